@@ -1,27 +1,36 @@
-"""Loglikelihood scoring that computes every shared prefix once (KV-cache reuse).
+"""Loglikelihood scoring that computes every shared prefix once (KV-cache reuse and tries).
 
 A document's choices share its context, and documents often share a few-shot block (MMLU's five
-dev examples open every question of a subject). Contexts are scored in waves of up to `batch`:
-the block the whole wave shares is forwarded once (and kept for the next wave when it shares it
-too), then each context's own remainder as one batched pass on top of it, then every choice of
-every context as one batched pass on top of its context's cache (padded slots masked out). See
-docs/prefix-sharing.md.
+dev examples open every question of a subject). Contexts are scored in waves of up to `batch`, one
+forward pass each: the block the whole wave shares is forwarded once (and kept for the next wave
+when it shares it too); on top of it, each row of the wave is a trie of model inputs (contexts
+that begin alike, then each context's continuations) in which every token attends only to its
+own ancestors (a custom attention mask and true position ids). See docs/prefix-sharing.md.
 
 The numbers equal a full forward pass up to float rounding (~1e-6 in float32); the test suite
-compares them with lm-eval on the same items.
+compares them with plain forward passes (tests/test_prefix_scoring.py) and with lm-eval.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
+from evalboard.memory import release_free_memory
+
 FAMILY_MIN_SHARED = 32  # tokens two contexts must share to be batched as one family
 MAX_PADDING = 0.1  # padding allowed in a wave, as a share of its real (unshared) tokens
+ROW_MIN_SHARED = 4  # tokens beyond the block two neighbouring contexts must share to share a row
+# Positions whose full-vocabulary logits one pass computes: bounds a pass's memory (this many
+# rows of vocabulary floats) while keeping passes large enough to be efficient on a CPU.
+MAX_LOGIT_POSITIONS = 512
+LOGSOFTMAX_CHUNK = 128  # logit rows turned into log-probabilities at a time
 
 # (request index, log P(continuation), continuation was greedy, seconds spent on it)
 ScoreCallback = Callable[[int, float, bool, float], None]
@@ -75,11 +84,13 @@ def _right_padded(rows: Sequence[Sequence[int]], pad_id: int) -> torch.Tensor:
     return ids
 
 
-def _waves(groups: list[_Group], size: int) -> list[list[_Group]]:
-    """Batches of contexts scored together. Contexts that share a long prefix with a lexicographic
-    neighbour (a few-shot block) form a family and are batched within it, so the block is computed
-    once; all other contexts are pooled. Within a family or the pool, contexts go by length and a
-    wave closes early when padding its remainders would exceed MAX_PADDING of their real tokens."""
+def _waves(groups: list[_Group], size: int, share_blocks: bool = True) -> list[list[list[_Group]]]:
+    """Forward passes (waves) of rows of contexts. Contexts that share a long prefix with a
+    lexicographic neighbour (a few-shot block) form a family and are batched within it, so the
+    block is computed once; all other contexts are pooled. Neighbours of a family or of the pool
+    that share ROW_MIN_SHARED more tokens go in one row (their common tokens are forwarded once).
+    Rows go by length; a wave closes at `size` contexts, when padding its rows would exceed
+    MAX_PADDING of their real tokens, or when it would need more than MAX_LOGIT_POSITIONS logits."""
     ordered = sorted(groups, key=lambda g: g.context)
     family, current = [], -1
     for i, group in enumerate(ordered):
@@ -90,19 +101,33 @@ def _waves(groups: list[_Group], size: int) -> list[list[_Group]]:
     pooled = [family[i] if members[family[i]] > 1 else -1 for i in range(len(ordered))]
     shared: dict[int, int] = {}  # tokens every context of a family (or the pool) starts with
     for key in set(pooled):
-        shared[key] = _common_prefix_all([ordered[i].context for i in range(len(ordered)) if pooled[i] == key])
+        contexts = [ordered[i].context for i in range(len(ordered)) if pooled[i] == key]
+        common = _common_prefix_all(contexts) if share_blocks else 0
+        shared[key] = common if common >= FAMILY_MIN_SHARED else 0
 
-    waves: list[list[_Group]] = []
-    wave_key, real, longest = None, 0, 0
-    for i in sorted(range(len(ordered)), key=lambda i: (pooled[i], len(ordered[i].context), ordered[i].context)):
-        rest = len(ordered[i].context) - shared[pooled[i]]
-        grown = max(longest, rest) * (len(waves[-1]) + 1) - (real + rest) if waves else 0
-        if waves and wave_key == pooled[i] and len(waves[-1]) < size and grown <= MAX_PADDING * (real + rest):
-            waves[-1].append(ordered[i])
-            real, longest = real + rest, max(longest, rest)
+    rows: list[list[int]] = []  # indices into `ordered`
+    for i, key in enumerate(pooled):
+        last = rows[-1][-1] if rows else None
+        if (last is not None and pooled[last] == key and len(rows[-1]) < size
+                and _common_prefix(ordered[last].context, ordered[i].context) - shared[key] >= ROW_MIN_SHARED):
+            rows[-1].append(i)
         else:
-            waves.append([ordered[i]])
-            wave_key, real, longest = pooled[i], rest, rest
+            rows.append([i])
+    sizes = [_row_size([ordered[i] for i in row], shared[pooled[row[0]]]) for row in rows]
+
+    waves: list[list[list[_Group]]] = []
+    wave_key, contexts_in, real, longest, logits = None, 0, 0, 0, 0
+    for r in sorted(range(len(rows)), key=lambda r: (pooled[rows[r][0]], sizes[r][0], ordered[rows[r][0]].context)):
+        row, key = [ordered[i] for i in rows[r]], pooled[rows[r][0]]
+        tokens, needed = sizes[r]
+        grown = max(longest, tokens) * (len(waves[-1]) + 1) - (real + tokens) if waves else 0
+        if (waves and wave_key == key and contexts_in + len(row) <= size and grown <= MAX_PADDING * (real + tokens)
+                and logits + needed <= MAX_LOGIT_POSITIONS):
+            waves[-1].append(row)
+            contexts_in, real, longest, logits = contexts_in + len(row), real + tokens, max(longest, tokens), logits + needed
+        else:
+            waves.append([row])
+            wave_key, contexts_in, real, longest, logits = key, len(row), tokens, tokens, needed
     return waves
 
 
@@ -112,6 +137,86 @@ def _unique_tokens(sequences: list[tuple[int, ...]]) -> int:
         total += len(sequence) - _common_prefix(previous, sequence)
         previous = sequence
     return total
+
+
+@functools.cache
+def _shared_prefix_layer() -> type:
+    from transformers.cache_utils import DynamicLayer
+
+    class SharedPrefixLayer(DynamicLayer):
+        """One layer's keys/values of the wave's shared block, stored once (batch 1). Each call
+        returns them, broadcast to the batch, followed by the batch's own keys/values, which are
+        not kept: nothing reads them after the pass, so no cache of the whole wave builds up."""
+
+        def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+            rows = key_states.shape[0]
+            return (torch.cat([self.keys.expand(rows, -1, -1, -1), key_states], dim=-2),
+                    torch.cat([self.values.expand(rows, -1, -1, -1), value_states], dim=-2))
+
+    return SharedPrefixLayer
+
+
+def _shared_prefix_cache(kv: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    cache.layers = []
+    for keys, values in kv:
+        layer = _shared_prefix_layer()()
+        layer.lazy_initialization(keys, values)
+        layer.keys, layer.values = keys, values
+        cache.layers.append(layer)
+    return cache
+
+
+@dataclass
+class _Row:
+    """One row of a wave: a trie of its requests' model inputs after the shared block (each
+    context followed by each of its continuations but the last token), laid out in depth-first
+    order, so that whatever two inputs begin with is forwarded once. A token sees the shared
+    block and its own ancestors in the trie. `targets` are (position in the row, token whose
+    log-probability that position's logits give, request index)."""
+
+    tokens: list[int] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    parents: list[int] = field(default_factory=list)  # -1: a child of the shared block
+    targets: list[tuple[int, int, int]] = field(default_factory=list)
+
+    @classmethod
+    def layout(cls, groups: list[_Group], shared_len: int) -> "_Row":
+        row = cls()
+        inputs = sorted((g.context[shared_len:] + tuple(c[:-1]), len(g.context) - shared_len, index, c)
+                        for g in groups for index, c in g.members)
+        previous: tuple[int, ...] = ()
+        path: list[int] = []  # the trie nodes of the previous input, by depth
+        for sequence, context_len, index, continuation in inputs:
+            del path[_common_prefix(previous, sequence):]  # sorted inputs: new nodes in depth-first order
+            for depth in range(len(path), len(sequence)):
+                row.tokens.append(sequence[depth])
+                row.positions.append(shared_len + depth)
+                row.parents.append(path[-1] if path else -1)
+                path.append(len(row.tokens) - 1)
+            row.targets += [(path[context_len - 1 + j], token, index) for j, token in enumerate(continuation)]
+            previous = sequence
+        return row
+
+    def visibility(self, width: int) -> torch.Tensor:
+        """(width x width) booleans: query token q may attend to key token k of this row, i.e. k
+        is q or an ancestor of q: in depth-first order, k <= q <= the last token under k."""
+        n = len(self.tokens)
+        last_under = list(range(n))
+        for node in range(n - 1, -1, -1):
+            if self.parents[node] >= 0:
+                last_under[self.parents[node]] = max(last_under[self.parents[node]], last_under[node])
+        order = torch.arange(width)
+        ends = torch.cat([torch.tensor(last_under, dtype=torch.long), order[n:]])
+        return (order.unsqueeze(0) <= order.unsqueeze(1)) & (order.unsqueeze(1) <= ends.unsqueeze(0))
+
+
+def _row_size(groups: list[_Group], shared_len: int) -> tuple[int, int]:
+    """(tokens in a row of these contexts, positions whose logits it needs)."""
+    inputs = [g.context[shared_len:] + tuple(c[:-1]) for g in groups for _, c in g.members]
+    return _unique_tokens(inputs), sum(len(c) for g in groups for _, c in g.members)
 
 
 class PrefixScorer:
@@ -124,30 +229,17 @@ class PrefixScorer:
         self._held_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self.device = next(model.parameters()).device
         self.stats = PrefixStats()
+        config = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
+        self._window, self._mixed_window = _sliding_window(config)
+        # a cache of sliding-window layers keeps only the window: share blocks only when nothing slides
+        self._share_blocks = self._window is None
+        self._eager = getattr(config, "_attn_implementation", "sdpa") == "eager"
+        self._dtype = next(model.parameters()).dtype
         import inspect
 
         # extending the prefix needs no logits: skip the vocabulary projection where supported
         accepts = "logits_to_keep" in inspect.signature(model.forward).parameters
         self._keep_last = {"logits_to_keep": 1} if accepts else {}
-
-    def _cache(self, kv: list[tuple[torch.Tensor, torch.Tensor]], copies: int) -> Any:
-        from transformers import DynamicCache
-
-        cache = DynamicCache(config=self.model.config)
-        for layer, (keys, values) in enumerate(kv):
-            if copies > 1:
-                keys, values = keys.expand(copies, -1, -1, -1), values.expand(copies, -1, -1, -1)
-            cache.update(keys.contiguous(), values.contiguous(), layer)
-        return cache
-
-    def _extend(self, kv: list | None, tokens: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The cache after feeding `tokens` on top of `kv` (None: an empty prefix)."""
-        ids = torch.tensor([tokens], dtype=torch.long, device=self.device)
-        past = self._cache(kv, 1) if kv else None
-        output = self.model(ids, past_key_values=past, use_cache=True, **self._keep_last)
-        self.stats.forwarded_tokens += len(tokens)
-        self.stats.forward_passes += 1
-        return [(layer.keys, layer.values) for layer in output.past_key_values.layers]
 
     def score(self, pairs: Sequence[tuple[list[int], list[int]]], on_score: ScoreCallback) -> None:
         groups: dict[tuple[int, ...], _Group] = {}
@@ -158,8 +250,11 @@ class PrefixScorer:
         self.stats.unique_tokens += _unique_tokens(
             [g.context + tuple(c[:-1]) for g in groups.values() for _, c in g.members])
         with torch.inference_mode():
-            for wave in _waves(list(groups.values()), self.batch):
+            for wave in _waves(list(groups.values()), self.batch, self._share_blocks):
                 self._score_wave(wave, on_score)
+                release_free_memory()
+
+    # --- the shared block -----------------------------------------------------------------
 
     def _shared_cache(self, shared: tuple[int, ...]) -> list | None:
         """Keys/values of the wave's common prefix, reusing the previous wave's where they agree
@@ -173,71 +268,106 @@ class PrefixScorer:
         self._held, self._held_kv = shared, kv
         return kv
 
-    def _score_wave(self, wave: list[_Group], on_score: ScoreCallback) -> None:
-        began = time.perf_counter()
-        shared_len = _common_prefix_all([g.context[:-1] for g in wave])
-        shared = wave[0].context[:shared_len]
-        kv = self._shared_cache(shared) if shared_len else None
-        if all(len(cont) == 1 for g in wave for _, cont in g.members):
-            self._score_single_tokens(wave, shared_len, kv, on_score, began)
-            return
-        # each context's own part (after the shared block, before its last token), one row each
-        rests = [list(g.context[shared_len:-1]) for g in wave]
-        rest_width = max(len(r) for r in rests)
-        if rest_width:
-            ids = _right_padded(rests, self.pad_id)
-            past = self._cache(kv, len(wave)) if kv else None
-            output = self.model(ids.to(self.device), past_key_values=past, use_cache=True, **self._keep_last)
-            self.stats.forwarded_tokens += ids.numel()
-            self.stats.forward_passes += 1
-            wave_kv = [(layer.keys, layer.values) for layer in output.past_key_values.layers]
-        else:
-            wave_kv = [(k.expand(len(wave), -1, -1, -1), v.expand(len(wave), -1, -1, -1)) for k, v in kv] if kv else None
-        # every continuation of the wave: the context's last token + the continuation but its last
-        owners = [(g, w, index, cont) for w, g in enumerate(wave) for index, cont in g.members]
-        rows = [[g.context[-1], *cont[:-1]] for g, _, _, cont in owners]
-        ids = _right_padded(rows, self.pad_id)
-        past_len = shared_len + rest_width
-        mask = torch.zeros((len(rows), past_len + ids.shape[1]), dtype=torch.long)
-        mask[:, :shared_len] = 1
-        positions = torch.empty_like(ids)
-        for r, (g, w, _, _) in enumerate(owners):
-            own = len(rests[w])
-            mask[r, shared_len : shared_len + own] = 1  # the padded rest slots are never attended
-            mask[r, past_len:] = 1
-            positions[r] = shared_len + own + torch.arange(ids.shape[1])
+    def _extend(self, kv: list | None, tokens: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The cache after feeding `tokens` on top of `kv` (None: an empty prefix)."""
+        from transformers import DynamicCache
+
+        ids = torch.tensor([tokens], dtype=torch.long, device=self.device)
         past = None
-        if wave_kv is not None:
-            select = torch.tensor([w for _, w, _, _ in owners], device=wave_kv[0][0].device)
-            past = self._cache([(k.index_select(0, select), v.index_select(0, select)) for k, v in wave_kv], 1)
-        logits = self.model(ids.to(self.device), past_key_values=past, attention_mask=mask.to(self.device),
-                            position_ids=positions.to(self.device), use_cache=past is not None).logits
-        self.stats.forwarded_tokens += ids.numel()
-        self.stats.forward_passes += 1
-        elapsed = (time.perf_counter() - began) / len(rows)
-        for r, (_, _, index, continuation) in enumerate(owners):
-            logprobs = torch.log_softmax(logits[r, : len(continuation)].float(), dim=-1)
-            target = torch.tensor(continuation, dtype=torch.long, device=logprobs.device)
-            picked = logprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-            on_score(index, float(picked.sum()), bool((logprobs.argmax(-1) == target).all()), elapsed)
+        if kv:
+            past = DynamicCache(config=self.model.config)
+            for layer, (keys, values) in enumerate(kv):
+                past.update(keys, values, layer)
+        output = self.model(ids, past_key_values=past, use_cache=True, **self._keep_last)
+        self._count(len(tokens))
+        return [(layer.keys, layer.values) for layer in output.past_key_values.layers]
 
-    def _score_single_tokens(self, wave: list[_Group], shared_len: int, kv: list | None,
-                             on_score: ScoreCallback, began: float) -> None:
-        """Every answer is one token (MMLU's letters): the logits at each context's last position
-        score all of its answers, so no pass over the answers is needed."""
-        rests = [list(g.context[shared_len:]) for g in wave]
-        ids = _right_padded(rests, self.pad_id)
-        last = sorted({len(rest) - 1 for rest in rests})
-        past = self._cache(kv, len(wave)) if kv else None
-        keep = {"logits_to_keep": torch.tensor(last, device=self.device)} if self._keep_last else {}
-        logits = self.model(ids.to(self.device), past_key_values=past, use_cache=past is not None, **keep).logits
-        self.stats.forwarded_tokens += ids.numel()
-        self.stats.forward_passes += 1
-        elapsed = (time.perf_counter() - began) / sum(len(g.members) for g in wave)
-        for w, (group, rest) in enumerate(zip(wave, rests)):
-            column = last.index(len(rest) - 1) if keep else len(rest) - 1
-            logprobs = torch.log_softmax(logits[w, column].float(), dim=-1)
-            best = int(logprobs.argmax())
-            for index, (token,) in group.members:
-                on_score(index, float(logprobs[token]), best == token, elapsed)
+    # --- one wave: one forward pass -------------------------------------------------------
 
+    def _score_wave(self, wave: list[list[_Group]], on_score: ScoreCallback) -> None:
+        began = time.perf_counter()
+        contexts = [g.context for row in wave for g in row]
+        shared_len = _common_prefix_all([c[:-1] for c in contexts]) if self._share_blocks else 0
+        if shared_len < FAMILY_MIN_SHARED:  # not worth a pass of its own
+            shared_len = 0
+        kv = self._shared_cache(contexts[0][:shared_len]) if shared_len else None
+        rows = [_Row.layout(groups, shared_len) for groups in wave]
+        ids = _right_padded([row.tokens for row in rows], self.pad_id)
+        positions = _right_padded([row.positions for row in rows], 0)
+        mask = self._attention_mask(rows, positions, shared_len)
+        past = _shared_prefix_cache(kv) if kv else None
+        where = [(r, position) for r, row in enumerate(rows) for position, _, _ in row.targets]
+        with self._logits_only_at(where):
+            logits = self.model(ids.to(self.device), past_key_values=past, attention_mask=mask,
+                                position_ids=positions.to(self.device), use_cache=past is not None).logits[0]
+        self._count(ids.numel())
+        targets = [(token, index) for row in rows for _, token, index in row.targets]
+        totals: dict[int, list] = {}  # request index -> [log-probability, every token was the argmax]
+        for start in range(0, len(targets), LOGSOFTMAX_CHUNK):
+            chunk = targets[start : start + LOGSOFTMAX_CHUNK]
+            logprobs = torch.log_softmax(logits[start : start + len(chunk)].float(), dim=-1)
+            tokens = torch.tensor([token for token, _ in chunk], device=logprobs.device)
+            picked = logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1).tolist()
+            greedy = (logprobs.argmax(-1) == tokens).tolist()
+            for (_, index), value, is_best in zip(chunk, picked, greedy):
+                total = totals.setdefault(index, [0.0, True])
+                total[0] += value
+                total[1] = total[1] and is_best
+        elapsed = (time.perf_counter() - began) / len(totals)
+        for index, (logprob, is_greedy) in totals.items():
+            on_score(index, logprob, is_greedy, elapsed)
+
+    def _attention_mask(self, rows: list[_Row], positions: torch.Tensor, shared_len: int) -> Any:
+        """Who sees whom in a wave (rows x 1 x queries x (shared block + row)): everyone sees the
+        shared block, and within a row what `_Row.visibility` says. A dict per attention kind
+        when only some layers slide."""
+        width = positions.shape[1]
+        own = torch.stack([row.visibility(width) for row in rows])
+        visible = torch.cat([torch.ones(len(rows), width, shared_len, dtype=torch.bool), own], dim=-1)
+        if self._window is not None:
+            key_positions = torch.cat([torch.arange(shared_len).expand(len(rows), -1), positions], dim=-1)
+            near = visible & (positions.unsqueeze(2) - key_positions.unsqueeze(1) < self._window)
+            masks = {"full_attention": visible, "sliding_attention": near} if self._mixed_window else near
+        else:
+            masks = visible
+        return self._as_model_mask(masks)
+
+    def _as_model_mask(self, masks: Any) -> Any:
+        if isinstance(masks, dict):
+            return {kind: self._as_model_mask(mask) for kind, mask in masks.items()}
+        mask = masks.unsqueeze(1).to(self.device)
+        if self._eager:  # eager attention adds the mask to the scores
+            blocked = torch.finfo(self._dtype).min
+            return torch.zeros(mask.shape, dtype=self._dtype, device=self.device).masked_fill(~mask, blocked)
+        return mask
+
+    @contextmanager
+    def _logits_only_at(self, where: list[tuple[int, int]]) -> Iterator[None]:
+        """Make the model's output layer project only the hidden states at `where` ((row,
+        position) pairs, in that order): a pass then returns logits of shape (1, len(where),
+        vocabulary) instead of rows x width x vocabulary. Whatever the model does after its
+        output layer (logit soft-capping, scaling) still applies."""
+        rows = torch.tensor([r for r, _ in where], device=self.device)
+        columns = torch.tensor([c for _, c in where], device=self.device)
+
+        def gather(module: Any, args: tuple) -> tuple:
+            return (args[0][rows, columns].unsqueeze(0), *args[1:])
+
+        handle = self.model.get_output_embeddings().register_forward_pre_hook(gather)
+        try:
+            yield
+        finally:
+            handle.remove()
+
+    def _count(self, tokens: int) -> None:
+        self.stats.forwarded_tokens += tokens
+        self.stats.forward_passes += 1
+
+
+def _sliding_window(config: Any) -> tuple[int | None, bool]:
+    """(the sliding attention window, whether only some layers slide) of a model config."""
+    window = getattr(config, "sliding_window", None)
+    kinds = set(getattr(config, "layer_types", None) or [])
+    if not window or (kinds and "sliding_attention" not in kinds):
+        return None, False
+    return int(window), "full_attention" in kinds

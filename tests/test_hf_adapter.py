@@ -107,6 +107,23 @@ def test_greedy_generation_is_the_same_alone_and_in_a_batch(tiny_model: Path) ->
     assert alone == batched
 
 
+def test_generation_batches_stay_within_the_token_budget_and_give_the_same_text(tiny_model: Path) -> None:
+    prompts = ["import os\n", "class A:\n    def", "for i in range(", "x = 1\ny =", "def f(a, b):\n    return"]
+    requests = [GenerateRequest(p, GenerationParams(max_new_tokens=10)) for p in prompts]
+    roomy = load_adapter(f"hf:{tiny_model}", AdapterSettings(batch_size=8))
+    tight = load_adapter(f"hf:{tiny_model},batch_tokens=40", AdapterSettings(batch_size=8))
+    calls: list[int] = []
+    generate_batch = tight._generate_batch
+    tight._generate_batch = lambda batch, on_result: (calls.append(len(batch)), generate_batch(batch, on_result))
+    widths = sorted((len(tight.encode(p)) + 10 for p in prompts), reverse=True)
+    assert [r.text for r in _collect(tight.generate, requests)] == [r.text for r in _collect(roomy.generate, requests)]
+    assert len(calls) > 1 and sum(calls) == len(prompts)
+    start = 0
+    for rows in calls:  # longest first, so each call's widest row is its first
+        assert rows == 1 or rows * widths[start] <= 40
+        start += rows
+
+
 def test_seeded_sampling_is_reproducible_and_samples_differ(tiny_model: Path) -> None:
     adapter = load_adapter(f"hf:{tiny_model}", AdapterSettings(batch_size=4))
     params = GenerationParams(max_new_tokens=16, temperature=1.0, seed=7)
@@ -147,6 +164,8 @@ def test_adapter_errors_are_one_line(tiny_model: Path, tmp_path: Path) -> None:
         load_adapter(f"hf:{tiny_model},adapter={foreign}")
     with pytest.raises(UserError, match="unknown hf: model option"):
         load_adapter(f"hf:{tiny_model},colour=red")
+    with pytest.raises(UserError, match="batch_tokens=lots .* is not a positive whole number"):
+        load_adapter(f"hf:{tiny_model},batch_tokens=lots")
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""Local Hugging Face models: `hf:PATH_OR_ID[,adapter=PATH][,dtype=...][,device=...][,revision=...]`.
+"""Local Hugging Face models: `hf:PATH_OR_ID[,adapter=PATH][,dtype=...][,device=...][,revision=...]
+[,max_length=N][,batch_tokens=N]`.
 
 Loglikelihoods are computed exactly as lm-eval's `hf` backend computes them (same token boundary
 between context and continuation, same truncation), so numbers are comparable; requests whose
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from evalboard.adapters.base import (
     AdapterSettings,
@@ -21,6 +22,7 @@ from evalboard.adapters.base import (
 )
 from evalboard.errors import UserError
 from evalboard.fingerprint import directory_hash
+from evalboard.memory import release_free_memory
 from evalboard.prefix_scoring import PrefixScorer
 from evalboard.requests import (
     GenerateRequest,
@@ -33,6 +35,10 @@ from evalboard.requests import (
 from evalboard.tokenization import encode, encode_pair, prefix_token, render_chat, tokenizer_identity
 
 DEFAULT_MAX_LENGTH = 2048
+# Rows x (prompt + new tokens) of one generate() call. Its cache and activations grow with that
+# product (on SmolLM2-135M, ~100 MiB per 1,000-token row): this keeps a run's peak memory within
+# about 1.5x the model's own. Override with `hf:...,batch_tokens=N`.
+DEFAULT_GENERATION_BATCH_TOKENS = 4096
 
 
 def _resolve_location(target: str) -> tuple[str, str | None]:
@@ -66,9 +72,11 @@ class HFAdapter(ModelAdapter):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         options = spec.options
-        unknown = set(options) - {"adapter", "dtype", "device", "revision", "max_length", "trust_remote_code"}
+        unknown = set(options) - {"adapter", "dtype", "device", "revision", "max_length", "trust_remote_code",
+                                  "batch_tokens"}
         if unknown:
             raise UserError(f"unknown hf: model option(s) {', '.join(sorted(unknown))} in {spec.raw}")
+        max_length, batch_tokens = _positive_int(spec, "max_length"), _positive_int(spec, "batch_tokens")
         self._location, self._gguf = _resolve_location(spec.target)
         self._revision = options.get("revision")
         self._adapter_path = Path(options["adapter"]).expanduser() if "adapter" in options else None
@@ -100,8 +108,9 @@ class HFAdapter(ModelAdapter):
         if self._adapter_path is not None:
             model = self._attach_adapter(model)
         self.model = model.to(self.device).eval()
-        self.max_length = int(options.get("max_length") or settings.max_length or self._model_max_length())
+        self.max_length = max_length or settings.max_length or self._model_max_length()
         self.batch_size = max(1, settings.batch_size)
+        self.batch_tokens = batch_tokens or DEFAULT_GENERATION_BATCH_TOKENS
         self._pad_id = self.tokenizer.pad_token_id
         if self._pad_id is None:
             self._pad_id = self.tokenizer.eos_token_id or 0
@@ -229,12 +238,30 @@ class HFAdapter(ModelAdapter):
         prepared = [(i, self.encode(self.render(r.context)), r) for i, r in enumerate(requests)]
         greedy = sorted((p for p in prepared if p[2].params.greedy), key=lambda p: (-len(p[1]), p[0]))
         sampled = [p for p in prepared if not p[2].params.greedy]
-        for start in range(0, len(greedy), self.batch_size):
-            self._generate_batch(greedy[start : start + self.batch_size], on_result)
+        for batch in self._generation_batches(greedy):
+            self._generate_batch(batch, on_result)
+            release_free_memory()
         for item in sampled:  # one at a time with its own seed: reproducible whatever the batch
             seed = item[2].params.seed * 100_003 + item[2].sample
             torch.manual_seed(seed)
             self._generate_batch([item], on_result)
+
+    def _generation_batches(self, longest_first: list[tuple[int, list[int], GenerateRequest]]) -> Iterator[list]:
+        """Up to batch_size requests per generate() call, fewer when rows x (prompt + new tokens)
+        would exceed batch_tokens: that product sizes the call's cache and activations."""
+        batch: list[tuple[int, list[int], GenerateRequest]] = []
+        for item in longest_first:
+            if batch and (len(batch) == self.batch_size
+                          or (len(batch) + 1) * self._row_tokens(batch[0]) > self.batch_tokens):
+                yield batch
+                batch = []
+            batch.append(item)
+        if batch:
+            yield batch
+
+    def _row_tokens(self, item: tuple[int, list[int], GenerateRequest]) -> int:
+        new_tokens = item[2].params.max_new_tokens
+        return min(len(item[1]), self.max_length - new_tokens) + new_tokens
 
     def _generate_batch(self, batch: list[tuple[int, list[int], GenerateRequest]], on_result: ResultCallback) -> None:
         import torch
@@ -282,6 +309,16 @@ class HFAdapter(ModelAdapter):
 
     def close(self) -> None:
         self.model = None  # type: ignore[assignment]
+
+
+def _positive_int(spec: ModelSpec, name: str) -> int | None:
+    """The model option `name` as a positive integer (None when not given)."""
+    value = spec.options.get(name)
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) == 0:
+        raise UserError(f"{name}={value} in {spec.raw} is not a positive whole number; e.g. {name}=4096")
+    return int(value)
 
 
 def truncate_at_stop(text: str, stops: Sequence[str]) -> str:

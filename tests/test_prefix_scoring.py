@@ -1,0 +1,110 @@
+"""The prefix-sharing scorer against plain full forward passes, on small random models of the
+architectures whose attention it has to reproduce: causal attention with eager and SDPA kernels,
+a sliding window on every layer (Mistral), and alternating sliding/full layers with logit
+soft-capping after the output layer (Gemma 2)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from evalboard.prefix_scoring import FAMILY_MIN_SHARED, PrefixScorer
+
+VOCAB = 101
+WINDOW = 6  # shorter than most rows below, so the window really cuts
+
+
+def _model(kind: str, attention: str) -> torch.nn.Module:
+    from transformers import Gemma2Config, Gemma2ForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+
+    common = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_attention_heads=2,
+                  num_key_value_heads=1, max_position_embeddings=256)
+    if kind == "llama":
+        config, cls = LlamaConfig(num_hidden_layers=2, **common), LlamaForCausalLM
+    elif kind == "mistral":
+        config, cls = MistralConfig(num_hidden_layers=2, sliding_window=WINDOW, **common), MistralForCausalLM
+    else:
+        config = Gemma2Config(num_hidden_layers=4, head_dim=16, sliding_window=WINDOW, final_logit_softcapping=3.0,
+                              attn_logit_softcapping=None, layer_types=["sliding_attention", "full_attention"] * 2,
+                              **common)
+        cls = Gemma2ForCausalLM
+    config._attn_implementation = attention
+    torch.manual_seed(0)
+    model = cls(config).eval()
+    with torch.no_grad():  # larger logits: clear winners, so greedy flags are not near-ties
+        model.get_output_embeddings().weight.mul_(8.0)
+    return model
+
+
+def _pairs() -> list[tuple[list[int], list[int]]]:
+    """Requests like a benchmark's: documents with several continuations of different lengths,
+    some documents behind one long shared block (a few-shot family), some alone, some with
+    single-token answers only, a duplicated request and continuations that begin alike."""
+    rng = random.Random(0)
+    block = [rng.randrange(2, VOCAB) for _ in range(FAMILY_MIN_SHARED + 8)]
+    contexts = [block + [rng.randrange(2, VOCAB) for _ in range(rng.randint(1, 9))] for _ in range(5)]
+    contexts += [[1] + [rng.randrange(2, VOCAB) for _ in range(rng.randint(2, 20))] for _ in range(6)]
+    stem = [1] + [rng.randrange(2, VOCAB) for _ in range(10)]  # shorter than a few-shot block
+    contexts += [stem + [rng.randrange(2, VOCAB) for _ in range(rng.randint(1, 5))] for _ in range(3)]
+    pairs = []
+    for c, context in enumerate(contexts):
+        for _ in range(4):
+            length = 1 if c % 3 == 0 else rng.randint(1, 7)
+            pairs.append((context, [rng.randrange(2, VOCAB) for _ in range(length)]))
+    pairs.append(pairs[0])
+    # continuations that begin alike (they share trie tokens)
+    pairs += [(contexts[-1], [5, 6, 7, 8]), (contexts[-1], [5, 6, 9]), (contexts[-1], [5]), (contexts[2], [5, 6, 7])]
+    return pairs
+
+
+def _direct(model: torch.nn.Module, context: list[int], continuation: list[int]) -> tuple[float, bool]:
+    with torch.inference_mode():
+        logits = model(torch.tensor([context + continuation])).logits[0, len(context) - 1 : -1]
+    logprobs = logits.float().log_softmax(-1)
+    target = torch.tensor(continuation)
+    picked = logprobs.gather(-1, target.unsqueeze(-1)).sum()
+    return float(picked), bool((logprobs.argmax(-1) == target).all())
+
+
+@pytest.mark.parametrize("kind,attention", [("llama", "sdpa"), ("llama", "eager"), ("mistral", "sdpa"),
+                                            ("mistral", "eager"), ("gemma2", "eager")])
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_scores_equal_a_full_forward_pass(kind: str, attention: str, batch: int) -> None:
+    model = _model(kind, attention)
+    pairs = _pairs()
+    scores: dict[int, tuple[float, bool]] = {}
+    scorer = PrefixScorer(model, max_length=256, batch=batch, pad_id=0)
+    scorer.score(pairs, lambda index, logprob, greedy, _: scores.__setitem__(index, (logprob, greedy)))
+    assert sorted(scores) == list(range(len(pairs)))
+    for index, (context, continuation) in enumerate(pairs):
+        expected, greedy = _direct(model, context, continuation)
+        assert scores[index][0] == pytest.approx(expected, abs=1e-4), (index, len(context), len(continuation))
+        assert scores[index][1] == greedy
+    assert scorer.stats.forwarded_tokens >= scorer.stats.unique_tokens
+
+
+def test_continuations_that_begin_alike_forward_their_common_tokens_once() -> None:
+    scorer = PrefixScorer(_model("llama", "sdpa"), max_length=256, batch=1, pad_id=0)
+    context = [1, 40, 41, 42]
+    scorer.score([(context, [5, 6, 7, 8]), (context, [5, 6, 9]), (context, [5, 10])], lambda *_: None)
+    # one pass: the context, then 5, 6 and 7 (a continuation's last token is never an input)
+    assert scorer.stats.forwarded_tokens == len(context) + 3 == scorer.stats.unique_tokens
+    assert scorer.stats.forward_passes == 1
+
+
+def test_contexts_that_begin_alike_share_a_row_and_their_common_tokens() -> None:
+    scorer = PrefixScorer(_model("llama", "sdpa"), max_length=256, batch=8, pad_id=0)
+    stem = [1, 30, 31, 32, 33, 34]
+    pairs = [(stem + [50], [5, 6]), (stem + [50], [7]), (stem + [51, 52], [5, 6]), (stem + [53], [8])]
+    scorer.score(pairs, lambda *_: None)
+    # one row: the stem once, then 50, 5 | 51, 52, 5 | 53
+    assert scorer.stats.forwarded_tokens == len(stem) + 6 == scorer.stats.unique_tokens
+    assert scorer.stats.forward_passes == 1
+
+
+def test_a_model_whose_layers_all_slide_never_reuses_a_block_past_its_window() -> None:
+    scorer = PrefixScorer(_model("mistral", "sdpa"), max_length=256, batch=8, pad_id=0)
+    scorer.score(_pairs(), lambda *_: None)
+    assert scorer._held == ()  # no cached block: a sliding-window cache keeps only the window
