@@ -67,6 +67,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 
 from evalboard.errors import UserError
 from evalboard.requests import Response, Usage
+from evalboard.spec_options import number_option
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -125,12 +126,7 @@ class RemotePolicy:
             values["concurrency"] = int(settings.concurrency)
         for key, (name, kind) in cls._OPTION_FIELDS.items():
             if key in options:
-                try:
-                    values[name] = kind(options[key])
-                except ValueError:
-                    raise UserError(
-                        f"model option {key}={options[key]!r} is not a {kind.__name__}"
-                    ) from None
+                values[name] = number_option(options, key, kind)
         concurrency = values.get("concurrency", cls.concurrency)
         values.setdefault("max_concurrency", max(cls.max_concurrency, concurrency))
         if values["max_concurrency"] < concurrency:

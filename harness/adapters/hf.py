@@ -32,6 +32,7 @@ from evalboard.requests import (
     RollingLoglikelihoodRequest,
     Usage,
 )
+from evalboard.spec_options import number_option
 from evalboard.tokenization import encode, encode_pair, prefix_token, render_chat, tokenizer_identity
 
 DEFAULT_MAX_LENGTH = 2048
@@ -76,7 +77,8 @@ class HFAdapter(ModelAdapter):
                                   "batch_tokens"}
         if unknown:
             raise UserError(f"unknown hf: model option(s) {', '.join(sorted(unknown))} in {spec.raw}")
-        max_length, batch_tokens = _positive_int(spec, "max_length"), _positive_int(spec, "batch_tokens")
+        max_length = number_option(options, "max_length", int, positive=True)
+        batch_tokens = number_option(options, "batch_tokens", int, DEFAULT_GENERATION_BATCH_TOKENS, positive=True)
         self._location, self._gguf = _resolve_location(spec.target)
         self._revision = options.get("revision")
         self._adapter_path = Path(options["adapter"]).expanduser() if "adapter" in options else None
@@ -110,7 +112,7 @@ class HFAdapter(ModelAdapter):
         self.model = model.to(self.device).eval()
         self.max_length = max_length or settings.max_length or self._model_max_length()
         self.batch_size = max(1, settings.batch_size)
-        self.batch_tokens = batch_tokens or DEFAULT_GENERATION_BATCH_TOKENS
+        self.batch_tokens = batch_tokens
         self._pad_id = self.tokenizer.pad_token_id
         if self._pad_id is None:
             self._pad_id = self.tokenizer.eos_token_id or 0
@@ -309,16 +311,6 @@ class HFAdapter(ModelAdapter):
 
     def close(self) -> None:
         self.model = None  # type: ignore[assignment]
-
-
-def _positive_int(spec: ModelSpec, name: str) -> int | None:
-    """The model option `name` as a positive integer (None when not given)."""
-    value = spec.options.get(name)
-    if value is None:
-        return None
-    if not value.isdigit() or int(value) == 0:
-        raise UserError(f"{name}={value} in {spec.raw} is not a positive whole number; e.g. {name}=4096")
-    return int(value)
 
 
 def truncate_at_stop(text: str, stops: Sequence[str]) -> str:

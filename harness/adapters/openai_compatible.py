@@ -38,6 +38,7 @@ from evalboard.errors import UserError
 from evalboard.fingerprint import stable_hash
 from evalboard.remote import NonRetryableError, RemotePolicy, RemoteRunner, run_sync
 from evalboard.requests import GenerateRequest, LoglikelihoodRequest, Prompt, Response, Usage
+from evalboard.spec_options import number_option
 from evalboard.tokenization import encode, encode_pair, render_chat, tokenizer_identity
 
 DEFAULT_API_KEY_ENV = "OPENAI_COMPATIBLE_API_KEY"
@@ -130,7 +131,8 @@ class OpenAICompatibleAdapter(ModelAdapter):
 
         self.tokenizer = self._load_tokenizer(options.get("tokenizer"))
         server_len = self.served.get("max_model_len") or self._base_entry.get("max_model_len")
-        self.max_length = int(options.get("max_length") or self.settings.max_length or server_len or 2048)
+        self.max_length = (number_option(options, "max_length", int, positive=True) or self.settings.max_length
+                           or server_len or 2048)
         self.policy = RemotePolicy.from_options(options, self.settings)
         self.runner: RemoteRunner[Any] = RemoteRunner(self.policy, secrets=(self._api_key,))
         self.counters = {"loglikelihood_documents": 0, "loglikelihood_requests": 0, "generate_requests": 0}

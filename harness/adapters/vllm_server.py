@@ -20,21 +20,13 @@ from evalboard.adapters.openai_compatible import _OWN_OPTIONS, OpenAICompatibleA
 from evalboard.errors import UserError
 from evalboard.fingerprint import directory_hash
 from evalboard.remote import RemotePolicy
+from evalboard.spec_options import number_option
 from evalboard.vllm_process import ServerConfig, VLLMServer, probe_install, resolve_python
 
 # On CPU the KV cache is plain RAM sized up front: cap the context unless the user asks for more.
 CPU_DEFAULT_MAX_MODEL_LEN = 4096
 _SERVER_OPTIONS = ("adapter", "python", "dtype", "max_model_len", "kv_cache_gib", "max_num_seqs",
                    "startup_timeout", "server_args", "log_dir", "revision")
-
-
-def _number(options: dict[str, str], key: str, kind: type, default: Any = None) -> Any:
-    if key not in options:
-        return default
-    try:
-        return kind(options[key])
-    except ValueError:
-        raise UserError(f"model option {key}={options[key]!r} is not a {kind.__name__}") from None
 
 
 def _config_max_len(model_dir: Path) -> int | None:
@@ -80,7 +72,7 @@ class VLLMServerAdapter(OpenAICompatibleAdapter):
 
         install = probe_install(resolve_python(options.get("python")))
         dtype = options.get("dtype", settings.dtype)
-        max_len = _number(options, "max_model_len", int) or settings.max_length
+        max_len = number_option(options, "max_model_len", int) or settings.max_length
         if max_len is None and install.on_cpu:
             max_len = min(CPU_DEFAULT_MAX_MODEL_LEN, (_config_max_len(model_path) if self._local else None)
                           or CPU_DEFAULT_MAX_MODEL_LEN)
@@ -93,10 +85,10 @@ class VLLMServerAdapter(OpenAICompatibleAdapter):
             extra += ["--revision", self._revision]
         self.server_config = ServerConfig(
             install=install, model=model, served_name=base_name, dtype=dtype, max_model_len=max_len,
-            kv_cache_gib=_number(options, "kv_cache_gib", float, 2.0),
-            max_num_seqs=_number(options, "max_num_seqs", int),
+            kv_cache_gib=number_option(options, "kv_cache_gib", float, 2.0),
+            max_num_seqs=number_option(options, "max_num_seqs", int),
             lora=lora, extra_args=extra,
-            startup_timeout_s=_number(options, "startup_timeout", float, 600.0),
+            startup_timeout_s=number_option(options, "startup_timeout", float, 600.0),
             log_dir=Path(options["log_dir"]) if "log_dir" in options else None,
         )
         self.server = VLLMServer(self.server_config).start()
