@@ -13,9 +13,9 @@ import argparse
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from evalboard.scoring.code_execution import score_problems
-from evalboard.task import TaskOptions, prepare_task
-from evalboard.task_registry import discover_tasks
+from evalboard.execution.code_execution import score_problems
+from evalboard.taskdef.prepared import TaskOptions, prepare_task
+from evalboard.taskdef.registry import discover_tasks
 
 
 def main() -> None:

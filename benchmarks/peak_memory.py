@@ -18,7 +18,7 @@ import sys
 
 FOOTPRINT = """
 import torch, evalboard
-from evalboard.adapters.base import load_adapter
+from evalboard.models.adapters.base import load_adapter
 adapter = load_adapter("hf:smollm2-135m-instruct")
 with torch.inference_mode():
     adapter.model(torch.tensor([adapter.encode("The capital of France is")]))

@@ -15,10 +15,10 @@ import argparse
 import time
 
 import evalboard
-from evalboard.adapters.base import Capabilities, load_adapter
-from evalboard.default_model import packaged_model_dir
-from evalboard.task import TaskOptions, choose_formulation, prepare_task
-from evalboard.task_registry import discover_tasks
+from evalboard.models.adapters.base import Capabilities, load_adapter
+from evalboard.models.default_model import packaged_model_dir
+from evalboard.taskdef.prepared import TaskOptions, choose_formulation, prepare_task
+from evalboard.taskdef.registry import discover_tasks
 
 TASK = "gsm8k_cot"
 

@@ -15,7 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 def __getattr__(name: str) -> Any:
     # `evalboard.evaluate` without importing the engine (and torch) at package import time.
     if name == "evaluate":
-        from evalboard.api import evaluate
+        from evalboard.engine.api import evaluate
 
         return evaluate
     raise AttributeError(name)

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from evalboard.fingerprint import stable_hash
-from evalboard.run_record import RunRecord
+from evalboard.records.run_record import RunRecord
 
 CURRENT = "current"
 SUPERSEDED = "superseded"

@@ -1,11 +1,11 @@
 """GSM8K rows -> documents {id, question, answer}; scoring with lm-eval's two filters
-(strict-match and flexible-extract), via evalboard.scoring.gsm8k."""
+(strict-match and flexible-extract), via evalboard.taskdef.scorers.gsm8k."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from evalboard.scoring.gsm8k import cot_fewshot_exemplars, score_gsm8k
+from evalboard.taskdef.scorers.gsm8k import cot_fewshot_exemplars, score_gsm8k
 
 
 def to_docs(rows: list[dict[str, Any]], source_format: str) -> list[dict[str, Any]]:

@@ -1,11 +1,11 @@
 """HumanEval rows -> documents; completions are executed in the sandbox (never outside it) and
-scored with the unbiased pass@k estimator, via evalboard.scoring.code_execution."""
+scored with the unbiased pass@k estimator, via evalboard.execution.code_execution."""
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from evalboard.scoring.code_execution import extract_code_from_chat, pass_at_k, score_problems
+from evalboard.execution.code_execution import extract_code_from_chat, pass_at_k, score_problems
 
 KS = (1, 10, 100)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evalboard.scoring.ifeval import normalise_ifeval_doc, score_ifeval
+from evalboard.taskdef.scorers.ifeval import normalise_ifeval_doc, score_ifeval
 
 
 def to_docs(rows: list[dict[str, Any]], source_format: str) -> list[dict[str, Any]]:

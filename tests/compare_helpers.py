@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import pytest
 
-from evalboard.run_record import SCHEMA, RunRecord
+from evalboard.records.run_record import SCHEMA, RunRecord
 
 Scores = Sequence[tuple[str, Any]]  # (doc_id, score) in the run's item order
 

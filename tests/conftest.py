@@ -45,6 +45,6 @@ def tiny_adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
     """The real default model (SmolLM2-135M-Instruct), converted once from its packaged GGUF."""
-    from evalboard.default_model import packaged_model_dir
+    from evalboard.models.default_model import packaged_model_dir
 
     return packaged_model_dir("smollm2-135m-instruct")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import evalboard
-from evalboard.run_record import RunRecord
+from evalboard.records.run_record import RunRecord
 
 # Names and outputs that would run script or break markup if anything were not escaped.
 HOSTILE_LABEL = '<script>window.__pwned=1;alert("x")</script></script><img src=x onerror="window.__pwned=2">'

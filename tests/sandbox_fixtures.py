@@ -21,7 +21,7 @@ def sandbox() -> None:
         done = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True)
         if done.returncode != 0:
             pytest.fail(f"bubblewrap is missing and {INSTALL_SCRIPT.name} failed:\n{done.stderr[-2000:]}")
-    from evalboard.sandbox import _check
+    from evalboard.execution.sandbox import _check
 
     problem = _check()
     if isinstance(problem, str):

@@ -8,8 +8,8 @@ import socket
 
 import pytest
 
-from evalboard.adapters.anthropic_api import AnthropicAdapter, anthropic_request
-from evalboard.adapters.base import Capabilities, load_adapter
+from evalboard.models.adapters.anthropic_api import AnthropicAdapter, anthropic_request
+from evalboard.models.adapters.base import Capabilities, load_adapter
 from evalboard.errors import UserError
 from evalboard.requests import GenerateRequest, GenerationParams, Response
 from servers import Fault

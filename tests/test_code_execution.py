@@ -21,8 +21,8 @@ from typing import Any, Callable
 import pytest
 from sandbox_fixtures import sandbox  # noqa: F401 (fixture)
 
-from evalboard.sandbox import run_many
-from evalboard.scoring.code_execution import (build_program, extract_code_from_chat, pass_at_k,
+from evalboard.execution.sandbox import run_many
+from evalboard.execution.code_execution import (build_program, extract_code_from_chat, pass_at_k,
                                               score_problems)
 
 pytestmark = pytest.mark.usefixtures("sandbox")

@@ -14,10 +14,10 @@ import pytest
 from cli_helpers import run_cli
 from compare_helpers import binary, compare_cli, make_record
 from evalboard import stats
-from evalboard.compare import compare_runs
-from evalboard.compare_report import format_table, to_html, to_json_text, to_markdown
+from evalboard.comparison.compare import compare_runs
+from evalboard.comparison.compare_report import format_table, to_html, to_json_text, to_markdown
 from evalboard.errors import UserError
-from evalboard.store import save_run
+from evalboard.records.store import save_run
 
 # 20 items: the base gets the first 10 right; the candidate loses items 0-1 and gains items 10-17.
 BASE_20 = binary("q", "1" * 10 + "0" * 10)
@@ -230,7 +230,7 @@ def test_json_report_is_strict_json_with_everything() -> None:
     comparison = _forgetting_comparison()
     comparison.tasks[0].ci_low = math.nan  # e.g. one item: no interval
     data = json.loads(to_json_text(comparison), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
-    assert data["schema"] == "evalboard.compare/1" and data["correction"] == "holm"
+    assert data["schema"] == "evalboard.comparison.compare/1" and data["correction"] == "holm"
     assert data["forgetting"] == ["general"] and data["trained_on"] == ["skill"]
     skill, general = data["tasks"]
     assert skill["ci_low"] is None and skill["binary"] is True

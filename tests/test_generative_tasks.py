@@ -11,10 +11,10 @@ import pytest
 
 import evalboard
 from cli_helpers import assert_one_line_error, run_cli
-from evalboard.adapters.base import Capabilities
+from evalboard.models.adapters.base import Capabilities
 from evalboard.errors import UserError
-from evalboard.task import TaskOptions, choose_formulation, prepare_task
-from evalboard.task_registry import discover_tasks
+from evalboard.taskdef.prepared import TaskOptions, choose_formulation, prepare_task
+from evalboard.taskdef.registry import discover_tasks
 from evalboard.tasks import humaneval
 from lm_eval_reference import lm_eval_task_dir
 

@@ -21,8 +21,8 @@ from lm_eval.api.task import ConfigurableTask
 from lm_eval.tasks._yaml_loader import load_yaml
 
 from evalboard.errors import UserError
-from evalboard.scoring import gsm8k
-from evalboard.scoring.gsm8k import (
+from evalboard.taskdef.scorers import gsm8k
+from evalboard.taskdef.scorers.gsm8k import (
     FLEXIBLE_KEY,
     STRICT_KEY,
     VARIANTS,

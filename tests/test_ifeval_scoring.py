@@ -21,8 +21,8 @@ import datasets
 import pytest
 
 from evalboard.errors import UserError
-from evalboard.scoring import ifeval
-from evalboard.scoring.ifeval import (
+from evalboard.taskdef.scorers import ifeval
+from evalboard.taskdef.scorers.ifeval import (
     IFEVAL_METRICS,
     aggregate_ifeval,
     load_ifeval_docs,
@@ -225,8 +225,8 @@ def test_fresh_interpreter_needs_no_network_or_download(tmp_path):
 
         nltk.download = refuse
         socket.socket.connect = socket.create_connection = refuse
-        from evalboard.scoring.ifeval import load_ifeval_docs, score_ifeval
-        from evalboard.scoring.nltk_offline import ensure_punkt_tab
+        from evalboard.taskdef.scorers.ifeval import load_ifeval_docs, score_ifeval
+        from evalboard.taskdef.scorers.nltk_offline import ensure_punkt_tab
 
         wanted = "length_constraints:number_sentences"  # punkt_tab splits the sentences
         docs = [d for d in load_ifeval_docs() if wanted in d["instruction_id_list"]]
@@ -247,7 +247,7 @@ def test_missing_lm_eval_is_a_user_error(tmp_path):
         import sys
         sys.modules["lm_eval"] = None  # as if lm-eval were not installed
         from evalboard.errors import UserError
-        from evalboard.scoring.ifeval import load_ifeval_docs, score_ifeval
+        from evalboard.taskdef.scorers.ifeval import load_ifeval_docs, score_ifeval
         try:
             score_ifeval(load_ifeval_docs()[0], "text")
         except UserError as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evalboard.leaderboard import synthetic
+import synthetic_runs as synthetic
 from evalboard.leaderboard.build import build_leaderboard
 from leaderboard_browser import Browser
 from leaderboard_helpers import HOSTILE_ANSWER, HOSTILE_LABEL, evaluate_tiny

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from evalboard.leaderboard.build import build_leaderboard
-from evalboard.run_record import load_run
-from evalboard.store import list_runs
-from evalboard.task import TaskOptions, prepare_task
-from evalboard.task_registry import discover_tasks
+from evalboard.records.run_record import load_run
+from evalboard.records.store import list_runs
+from evalboard.taskdef.prepared import TaskOptions, prepare_task
+from evalboard.taskdef.registry import discover_tasks
 from leaderboard_helpers import run_evalboard
 from lm_eval_reference import write_arc
 from tiny_models import build_tiny_llama

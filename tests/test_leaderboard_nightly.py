@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from evalboard.errors import UserError
-from evalboard.leaderboard.nightly import load_config, make_plan, run_update, update_lock
-from evalboard.store import list_runs
+from evalboard.engine.nightly import load_config, make_plan, run_update, update_lock
+from evalboard.records.store import list_runs
 from leaderboard_helpers import run_evalboard
 from tiny_models import build_tiny_llama
 

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalboard.leaderboard import synthetic
+import synthetic_runs as synthetic
 from evalboard.leaderboard.battles import board_ratings, item_score_frame, read_item_scores
 from evalboard.leaderboard.ratings import OVERALL
 from evalboard.leaderboard.runs import CURRENT, DIFFERS, STALE, SUPERSEDED, load_cells, model_infos
 from evalboard.leaderboard.table import score_table
-from evalboard.store import list_runs
+from evalboard.records.store import list_runs
 from leaderboard_helpers import evaluate_tiny
 from tiny_models import build_tiny_llama
 

@@ -9,8 +9,8 @@ import socket
 
 import pytest
 
-from evalboard.adapters.base import Capabilities, known_schemes
-from evalboard.adapters.openai_api import OpenAIAdapter, openai_request
+from evalboard.models.adapters.base import Capabilities, known_schemes
+from evalboard.models.adapters.openai_api import OpenAIAdapter, openai_request
 from evalboard.errors import UserError
 from evalboard.requests import GenerateRequest, GenerationParams, Response
 from servers import Fault
@@ -127,7 +127,7 @@ def test_fingerprint_and_describe(server, monkeypatch):
 def test_base_url_from_environment(server, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    from evalboard.adapters.base import load_adapter
+    from evalboard.models.adapters.base import load_adapter
 
     adapter = load_adapter("openai:gpt-4o-mini")
     assert adapter.api_host == f"127.0.0.1:{server.port}"

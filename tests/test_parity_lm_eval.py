@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import evalboard
-from evalboard.data import load_split
-from evalboard.task import TaskOptions, prepare_task
-from evalboard.task_registry import discover_tasks
+from evalboard.taskdef.data import load_split
+from evalboard.taskdef.prepared import TaskOptions, prepare_task
+from evalboard.taskdef.registry import discover_tasks
 from lm_eval_reference import (
     per_sample_loglikelihoods,
     run_lm_eval,

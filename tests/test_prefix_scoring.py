@@ -10,7 +10,7 @@ import random
 import pytest
 import torch
 
-from evalboard.prefix_scoring import FAMILY_MIN_SHARED, PrefixScorer
+from evalboard.models.prefix_scoring import FAMILY_MIN_SHARED, PrefixScorer
 
 VOCAB = 101
 WINDOW = 6  # shorter than most rows below, so the window really cuts

@@ -1,4 +1,4 @@
-"""The dated price table and user overrides (evalboard.pricing)."""
+"""The dated price table and user overrides (evalboard.models.pricing)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from evalboard.errors import UserError
-from evalboard.pricing import BUILTIN_AS_OF, cost_usd, price_for
+from evalboard.models.pricing import BUILTIN_AS_OF, cost_usd, price_for
 
 
 def test_builtin_prices_are_dated_and_labelled():

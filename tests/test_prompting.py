@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 import evalboard
-from evalboard.adapters.base import Capabilities
-from evalboard.formulations import parse_letter
-from evalboard.prompting import PromptStyle
-from evalboard.task import TaskOptions, choose_formulation, prepare_task
-from evalboard.task_registry import discover_tasks
+from evalboard.models.adapters.base import Capabilities
+from evalboard.taskdef.formulations import parse_letter
+from evalboard.taskdef.prompting import PromptStyle
+from evalboard.taskdef.prepared import TaskOptions, choose_formulation, prepare_task
+from evalboard.taskdef.registry import discover_tasks
 
 ALL = Capabilities(loglikelihood=True, generate=True, chat=True)
 

@@ -1,4 +1,4 @@
-"""The remote-API machinery (evalboard.remote) end to end: real openai/anthropic clients against
+"""The remote-API machinery (evalboard.models.remote) end to end: real openai/anthropic clients against
 real HTTP servers on 127.0.0.1 that inject faults; every count checked against the server's log."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 
 from evalboard.errors import UserError
-from evalboard.remote import (
+from evalboard.models.remote import (
     NonRetryableError,
     RemotePolicy,
     RemoteRunner,

@@ -28,7 +28,7 @@ import pytest
 from sandbox_fixtures import REPO_ROOT, host_processes_with, sandbox  # noqa: F401 (fixture)
 
 from evalboard.errors import UserError
-from evalboard.sandbox import SandboxLimits, SandboxResult, run_many, run_sandboxed, sandbox_available
+from evalboard.execution.sandbox import SandboxLimits, SandboxResult, run_many, run_sandboxed, sandbox_available
 
 pytestmark = pytest.mark.usefixtures("sandbox")
 
@@ -570,7 +570,7 @@ def test_works_for_a_non_root_caller(tmp_path: Path) -> None:
         script = textwrap.dedent(f"""
             import sys
             sys.path.insert(0, {str(root)!r})
-            from evalboard.sandbox import run_many, SandboxLimits
+            from evalboard.execution.sandbox import run_many, SandboxLimits
             bomb = "import os\\nwhile True:\\n    try:\\n        os.fork()\\n    except OSError:\\n        pass"
             programs = [bomb, "print(1)", "print(open({str(home / 'secret.txt')!r}).read())", "print(2)"]
             for r in run_many(programs, workers=2, limits=SandboxLimits(timeout_s=2, memory_mb=256)):

@@ -9,7 +9,7 @@ import pytest
 
 import evalboard
 from evalboard.errors import UserError
-from evalboard.task_registry import discover_tasks, resolve_task_names
+from evalboard.taskdef.registry import discover_tasks, resolve_task_names
 
 TOY_TASK = """
 name: toy_colors
@@ -83,8 +83,8 @@ def test_every_adapter_is_found_even_after_one_was_imported_directly() -> None:
     import subprocess
     import sys
 
-    code = ("import evalboard.adapters.anthropic_api\n"
-            "from evalboard.adapters.base import known_schemes\n"
+    code = ("import evalboard.models.adapters.anthropic_api\n"
+            "from evalboard.models.adapters.base import known_schemes\n"
             "print(','.join(known_schemes()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert {"hf", "vllm", "openai", "anthropic", "openai-compatible", "chance"} <= set(out.strip().split(","))

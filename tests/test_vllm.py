@@ -13,10 +13,10 @@ from typing import Iterator
 
 import pytest
 
-from evalboard.adapters.base import load_adapter
+from evalboard.models.adapters.base import load_adapter
 from evalboard.errors import UserError
 from evalboard.requests import GenerateRequest, GenerationParams, LoglikelihoodRequest, Response
-from evalboard.vllm_process import group_members
+from evalboard.models.vllm_process import group_members
 from vllm_fixtures import ensure_vllm_installed, processes_mentioning, reference_loglikelihoods
 
 pytestmark = pytest.mark.slow
@@ -188,7 +188,7 @@ def test_unknown_model_lists_the_served_names(base_server):
 
 
 def test_unreachable_server_is_a_one_line_user_error():
-    from evalboard.vllm_process import free_port
+    from evalboard.models.vllm_process import free_port
 
     with pytest.raises(UserError, match="cannot reach") as caught:
         load_adapter(f"openai-compatible:http://127.0.0.1:{free_port()}/v1#tiny")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from evalboard.adapters.base import AdapterSettings, load_adapter
+from evalboard.models.adapters.base import AdapterSettings, load_adapter
 
 from .anthropic_server import AnthropicServer
 from .base import ProtocolServer

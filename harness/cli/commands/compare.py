@@ -1,0 +1,180 @@
+"""`evalboard compare`: is the candidate (e.g. base + LoRA adapter) better than the base, task by
+task, and what regressed?
+
+Two forms:
+  evalboard compare BASE_RUN CANDIDATE_RUN            saved runs (ids under --results, or paths)
+  evalboard compare --base SPEC --candidate SPEC --tasks a,b   evaluate both first (cached answers reused)
+
+Exit codes: 0 done; 1 --fail-on-regression tripped; 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from evalboard.cli.commands.run import add_run_arguments, evaluate_from_args
+from evalboard.errors import UserError
+
+EXIT_REGRESSION = 1
+_EPILOG = """examples:
+  evalboard compare RUN_BASE RUN_ADAPTER --trained-on arc_easy --html compare.html
+  evalboard compare --base hf:BASE --candidate hf:BASE,adapter=PATH --tasks arc_easy,hellaswag,mmlu \\
+      --limit 200 --trained-on arc_easy --fail-on-regression 0.02
+
+exit codes: 0 compared; 1 --fail-on-regression tripped; 2 bad input"""
+# Evaluation flags that still mean something when comparing two saved runs.
+_SHARED_FLAGS = {"tasks", "output"}
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number; give the runs before --fail-on-regression, or write "
+            f"--fail-on-regression=THRESHOLD"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"the threshold is an absolute difference (>= 0), not {value}")
+    return value
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
+    return value
+
+
+def _names(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _run_folder(path: Path) -> Path | None:
+    folder = path.parent if path.is_file() else path
+    return folder if (folder / "run.json").is_file() else None
+
+
+def find_run(reference: str, results_dir: Path):
+    """A run from a path (run folder or its run.json), an id under `results_dir`, or a unique
+    prefix of one."""
+    from evalboard.records.run_record import load_run
+
+    folder = _run_folder(Path(reference)) or _run_folder(results_dir / reference)
+    if folder is None:
+        ids = sorted(p.parent.name for p in results_dir.glob("*/run.json")) if results_dir.is_dir() else []
+        matches = [i for i in ids if i.startswith(reference)]
+        if len(matches) > 1:
+            raise UserError(f"run {reference!r} is ambiguous under {results_dir}: it starts {len(matches)} run ids "
+                            f"({', '.join(matches[:4])}{', …' if len(matches) > 4 else ''}); give more of the id")
+        if not matches:
+            hint = f"{len(ids)} runs there, e.g. {ids[-1]}" if ids else "no runs there"
+            raise UserError(f"run {reference!r} not found: not a run folder, and no run id under {results_dir} "
+                            f"starts with it ({hint}); pass a run id or a path, and --results DIR if they live elsewhere")
+        folder = results_dir / matches[0]
+    try:
+        return load_run(folder)
+    except (ValueError, KeyError, OSError) as exc:
+        raise UserError(f"{folder} cannot be read as an evalboard run ({exc}); pass another run") from exc
+
+
+def _evaluation_flags_given(args: argparse.Namespace, defaults: dict[str, object]) -> list[str]:
+    return [f"--{dest.replace('_', '-')}" for dest, default in defaults.items()
+            if dest not in _SHARED_FLAGS and getattr(args, dest) != default]
+
+
+def _load_or_evaluate(args: argparse.Namespace, defaults: dict[str, object]):
+    one_shot = args.base is not None or args.candidate is not None
+    if args.label is not None:
+        raise UserError("--label names one model; use --base-label and --candidate-label")
+    if not one_shot:
+        if len(args.runs) != 2:
+            raise UserError(f"give two runs (BASE_RUN CANDIDATE_RUN), got {len(args.runs)}; or evaluate both "
+                            f"with --base SPEC --candidate SPEC --tasks a,b")
+        extra = _evaluation_flags_given(args, defaults) + [
+            flag for flag, value in (("--base-label", args.base_label), ("--candidate-label", args.candidate_label))
+            if value is not None
+        ]
+        if extra:
+            raise UserError(f"{', '.join(extra)} only apply when evaluating (--base/--candidate), not to "
+                            f"two saved runs")
+        return find_run(args.runs[0], args.output), find_run(args.runs[1], args.output)
+    if args.runs:
+        raise UserError("give either two saved runs or --base/--candidate, not both")
+    if args.base is None or args.candidate is None:
+        raise UserError("the one-shot form needs both --base SPEC and --candidate SPEC")
+    if args.base == args.candidate:
+        raise UserError(f"--base and --candidate are the same model ({args.base}); the candidate is "
+                        f"usually the base with an adapter, e.g. hf:BASE,adapter=PATH")
+    records = []
+    for side, spec, label in (("base", args.base, args.base_label), ("candidate", args.candidate, args.candidate_label)):
+        print(f"evaluating the {side}: {spec}", file=sys.stderr)
+        record = evaluate_from_args(argparse.Namespace(**{**vars(args), "label": label}), spec, args.tasks)
+        usage = record.data["usage"]
+        print(f"  run {record.run_id}: {usage['unique_requests']} requests, {usage['cache_hits']} from cache",
+              file=sys.stderr)
+        records.append(record)
+    return records[0], records[1]
+
+
+def _compare(args: argparse.Namespace, defaults: dict[str, object]) -> int:
+    from evalboard.comparison.compare import compare_runs
+    from evalboard.comparison.compare_report import format_table, to_html, to_json_text, to_markdown, write_text
+
+    base, candidate = _load_or_evaluate(args, defaults)
+    comparison = compare_runs(base, candidate, tasks=_names(args.tasks) or None,
+                              trained_on=_names(args.trained_on), alpha=args.alpha)
+    print(format_table(comparison))
+    for path, render in ((args.markdown, to_markdown), (args.html, to_html), (args.json, to_json_text)):
+        if path is not None:
+            write_text(path, render(comparison))
+            print(f"wrote {path}")
+    if args.fail_on_regression is not None:
+        failing = comparison.regressions(args.fail_on_regression or None)
+        if failing:
+            detail = ", ".join(f"{t.task} ({t.diff:+.3f})" for t in failing)
+            limit = f" by more than {args.fail_on_regression}" if args.fail_on_regression else ""
+            print(f"evalboard: {len(failing)} task(s) regressed significantly{limit}: {detail}", file=sys.stderr)
+            return EXIT_REGRESSION
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="compare two runs (e.g. base vs base+adapter): per-task differences, significance, regressions",
+        description="Compare a candidate with a base, task by task, on paired items: both scores, the "
+        "difference with a 95%% interval, a paired test (exact McNemar for pass/fail metrics, paired bootstrap "
+        "otherwise), Holm's correction across tasks, a verdict, and the items that changed.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("runs", nargs="*", metavar="RUN",
+                        help="BASE_RUN CANDIDATE_RUN: run ids under --results (a unique prefix will do) or run folders")
+    parser.add_argument("--base", metavar="SPEC", help="evaluate this model first as the base (with --candidate, --tasks)")
+    parser.add_argument("--candidate", metavar="SPEC", help="evaluate this model first as the candidate, "
+                        "e.g. hf:BASE,adapter=PATH")
+    parser.add_argument("--base-label", default=None, help="display name of the base (with --base)")
+    parser.add_argument("--candidate-label", default=None, help="display name of the candidate (with --candidate)")
+    parser.add_argument("--trained-on", metavar="TASKS", default=None,
+                        help="comma-separated tasks the candidate was trained for; the rest count as held-out, "
+                        "and their regressions as forgetting")
+    parser.add_argument("--alpha", type=_alpha, default=0.05, help="significance level after Holm's correction (0.05)")
+    parser.add_argument("--markdown", type=Path, metavar="PATH", help="write a Markdown report")
+    parser.add_argument("--html", type=Path, metavar="PATH", help="write an HTML report")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the comparison as JSON")
+    parser.add_argument("--fail-on-regression", type=_threshold, nargs="?", const=0.0, default=None,
+                        metavar="THRESHOLD", help="exit 1 if any task regressed significantly (optionally by more "
+                        "than THRESHOLD, absolute: 0.02 = two accuracy points)")
+    before = len(parser._actions)
+    evaluation = parser.add_argument_group(
+        "evaluating first (with --base/--candidate; --tasks also limits a comparison of saved runs)")
+    add_run_arguments(evaluation, model_required=False)  # type: ignore[arg-type]  # a group adds arguments alike
+    defaults = {action.dest: action.default for action in parser._actions[before:]}
+    # `--results` reads better when comparing saved runs; it is the same folder as --output.
+    parser.add_argument("--results", dest="output", type=Path, default=argparse.SUPPRESS, metavar="DIR",
+                        help="where saved runs live and new ones are written (default: results/)")
+    parser.set_defaults(handler=lambda args: _compare(args, defaults))

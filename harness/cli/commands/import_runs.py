@@ -1,0 +1,28 @@
+"""`evalboard import lm-eval PATH`: bring other harnesses' results into the results store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _lm_eval(args: argparse.Namespace) -> int:
+    from evalboard.records.lm_eval_import import import_lm_eval
+
+    result = import_lm_eval(args.path, args.results, label=args.label)
+    for path in result.imported:
+        print(f"imported {path}")
+    for run_id in result.skipped:
+        print(f"already in the store: {run_id}")
+    print(f"{len(result.imported)} run(s) imported, {len(result.skipped)} already present")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("import", help="import results from another harness (lm-eval)")
+    sources = parser.add_subparsers(dest="import_source", required=True)
+    lm_eval = sources.add_parser("lm-eval", help="lm-eval results_*.json (+ samples_*.jsonl) files or folders")
+    lm_eval.add_argument("path", type=Path, help="a results_*.json file or lm-eval's --output_path folder")
+    lm_eval.add_argument("--results", type=Path, default=Path("results"), help="results store (default: results/)")
+    lm_eval.add_argument("--label", default=None, help="display name (default: '<model> (lm-eval)')")
+    lm_eval.set_defaults(handler=_lm_eval)

@@ -1,0 +1,54 @@
+"""`evalboard leaderboard build|update`: the static HTML leaderboard from the results store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _build(args: argparse.Namespace) -> int:
+    from evalboard.leaderboard.build import build_leaderboard
+
+    report = build_leaderboard(args.results, args.output, rounds=args.rounds, seed=args.seed, title=args.title,
+                               cache=not args.no_cache)
+    print(f"{report.models} models, {report.columns} task columns, {report.runs} runs, "
+          f"{report.rated_items:,} rated item scores")
+    print(f"wrote {report.page} (+ {', '.join(p.name for p in report.exports)})")
+    return 0
+
+
+def _update(args: argparse.Namespace) -> int:
+    from evalboard.engine.nightly import load_config, run_update
+
+    result = run_update(load_config(args.config), dry_run=args.dry_run)
+    return 1 if result.failures else 0
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("leaderboard", help="build or update the static HTML leaderboard")
+    commands = parser.add_subparsers(dest="leaderboard_command", required=True)
+
+    build = commands.add_parser("build", help="write the leaderboard page (+ CSV/JSON exports) from a results store")
+    build.add_argument("--results", type=Path, default=Path("results"), help="results store (default: results/)")
+    build.add_argument("--output", type=Path, default=Path("results/leaderboard/index.html"),
+                       help="the page; exports go beside it (default: results/leaderboard/index.html)")
+    build.add_argument("--rounds", type=_non_negative, default=1000, help="bootstrap rounds for rating CIs")
+    build.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    build.add_argument("--title", default="evalboard leaderboard")
+    build.add_argument("--no-cache", action="store_true", help="re-read every samples file (no per-item score cache)")
+    build.set_defaults(handler=_build)
+
+    update = commands.add_parser("update", help="evaluate what is missing or stale (per a config), then rebuild")
+    update.add_argument("--config", type=Path, default=Path("leaderboard.yaml"), help="default: leaderboard.yaml")
+    update.add_argument("--dry-run", action="store_true", help="print the plan; evaluate and write nothing")
+    update.set_defaults(handler=_update)

@@ -1,0 +1,29 @@
+"""`evalboard tasks`: list the tasks with descriptions and item counts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from evalboard.errors import UserError
+
+
+def _list(args: argparse.Namespace) -> int:
+    from evalboard.taskdef.prepared import TaskOptions, prepare_task
+    from evalboard.taskdef.registry import discover_tasks
+
+    specs = discover_tasks(args.include_path)
+    print(f"{'task':<16} {'items':>7}  {'type':<16} {'mirrors':<22} description")
+    for name, spec in sorted(specs.items()):
+        try:
+            count = str(len(prepare_task(spec, TaskOptions(num_fewshot=0, data_source="offline")).docs))
+        except UserError:
+            count = "n/a"  # data not installed here; `evalboard run` says what to install
+        print(f"{name:<16} {count:>7}  {spec.type:<16} {spec.mirrors.split(' (')[0]:<22} {spec.description}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("tasks", help="list available tasks")
+    parser.add_argument("--include-path", type=Path, action="append", default=[])
+    parser.set_defaults(handler=_list)

@@ -1,0 +1,258 @@
+"""One evaluation run, in one direction: tasks -> requests -> (cache | adapter) -> scores -> record.
+
+Requests from every task are deduplicated and looked up in the response cache first; only the
+missing ones go to the model, grouped by kind, and each answer is cached the moment it arrives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from tqdm.auto import tqdm
+
+import evalboard
+from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, ModelSpec, load_adapter
+from evalboard.records.cache import ResponseCache
+from evalboard.errors import UserError
+from evalboard.fingerprint import stable_hash
+from evalboard.engine.metrics import aggregate
+from evalboard.requests import Request, Response, prompt_text, request_key, request_to_json
+from evalboard.records.run_record import SCHEMA, RunRecord
+from evalboard.records.store import check_writable, save_run
+from evalboard.taskdef.prepared import PreparedTask, TaskOptions, choose_formulation, prepare_task
+from evalboard.taskdef.registry import discover_tasks, resolve_task_names
+from evalboard.engine.usage import summarise_usage
+
+
+@dataclass
+class RunConfig:
+    model: str
+    tasks: Sequence[str]
+    options: TaskOptions = TaskOptions()
+    adapter_settings: AdapterSettings = field(default_factory=AdapterSettings)
+    output_dir: Path | None = Path("results")
+    include_paths: Sequence[Path] = ()
+    cache_path: Path | None = None
+    allow_code_execution: bool = False
+    progress: bool = True
+    label: str | None = None  # a display name for the leaderboard (defaults to the spec)
+
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def _run_id(model: str, started: dt.datetime, salt: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", model).strip("-")[:48]
+    return f"{started:%Y%m%d-%H%M%S}-{slug}-{salt[:8]}"
+
+
+class _Answers:
+    """Collects responses by request key, writing each fresh one through to the cache."""
+
+    def __init__(self, cache: ResponseCache, model_fp: str, progress: bool) -> None:
+        self.cache, self.model_fp, self.progress = cache, model_fp, progress
+        self.by_key: dict[str, Response] = {}
+        self.fresh = 0
+
+    def fetch(self, adapter: ModelAdapter, requests: dict[str, Request]) -> None:
+        self.by_key.update(self.cache.get_many(self.model_fp, requests.values()))
+        missing: dict[str, list[Request]] = defaultdict(list)
+        for key, request in requests.items():
+            if key not in self.by_key:
+                missing[request.kind].append(request)
+        for kind, batch in missing.items():
+            bar = tqdm(total=len(batch), desc=f"{kind}", unit="req", disable=not self.progress, leave=False)
+
+            def on_result(index: int, response: Response, batch: list[Request] = batch, bar: Any = bar) -> None:
+                request = batch[index]
+                self.by_key[request_key(request)] = response
+                self.cache.put(self.model_fp, request, response)
+                self.fresh += 1
+                bar.update(1)
+
+            try:
+                getattr(adapter, kind)(batch, on_result)
+            finally:
+                bar.close()
+            lost = [r for r in batch if request_key(r) not in self.by_key]
+            if lost:  # an adapter must answer everything, failures included
+                raise RuntimeError(f"adapter {adapter.spec.raw} left {len(lost)} {kind} requests unanswered")
+
+
+def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]],
+                answers: _Answers) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    formulation = task.formulation
+    assert formulation is not None
+    responses_by_doc = [[answers.by_key[request_key(r)] for r in requests] for requests in requests_by_doc]
+    answered = [i for i, responses in enumerate(responses_by_doc) if not any(r.failed for r in responses)]
+    # scored together: a batch scorer (HumanEval's sandbox) runs all programs in parallel
+    scored = dict(zip(answered, formulation.score_all([task.docs[i] for i in answered],
+                                                      [responses_by_doc[i] for i in answered])))
+    samples, scores, groups = [], [], []
+    for index, (doc, requests, responses) in enumerate(zip(task.docs, requests_by_doc, responses_by_doc)):
+        errors = [r.error for r in responses if r.failed]
+        score = scored.get(index, {})
+        if index in scored:
+            scores.append({k: v for k, v in score.items() if _is_metric_value(v)})
+            groups.append(doc.get(task.spec.group_field) if task.spec.group_field else None)
+        samples.append(
+            {
+                "index": index,
+                "doc_id": doc["id"],
+                "prompt": prompt_text(requests[0].context) if hasattr(requests[0], "context") else None,
+                "target": formulation.target(doc),
+                "requests": [_request_summary(r) for r in requests],
+                "responses": [_response_summary(r) for r in responses],
+                "scores": score,
+                "error": errors[0] if errors else None,
+                **({"group": doc.get(task.spec.group_field)} if task.spec.group_field else {}),
+            }
+        )
+    failed = len(task.docs) - len(answered)
+    metrics = aggregate(scores, groups if task.spec.group_field else None)
+    extra = {"groups": len({str(g) for g in groups})} if task.spec.group_field else {}
+    entry = {
+        "task_fingerprint": task.fingerprint(),
+        "items_hash": stable_hash([d["id"] for d in task.docs]),
+        "mirrors": task.spec.mirrors,
+        "formulation": formulation.name,
+        "num_fewshot": task.num_fewshot,
+        "primary_metric": _primary(task),
+        "higher_is_better": task.spec.higher_is_better,
+        "metrics": {name: value.to_json() for name, value in metrics.items()},
+        "n_items": len(task.docs),
+        "failed_items": failed,
+        "data_origin": task.origin,
+        "generation": asdict(formulation.params) if hasattr(formulation, "params") else None,
+        "samples_per_item": getattr(formulation, "samples", 1),
+        "samples_file": f"samples/{task.name}.jsonl",
+        **extra,
+    }
+    return entry, samples
+
+
+def _is_metric_value(value: Any) -> bool:
+    """Numbers (and booleans) are metrics, and so are lists of them (pooled); anything else in a
+    sample's scores (e.g. HumanEval's failure kinds) is kept in the log only."""
+    if isinstance(value, (list, tuple)):
+        return all(isinstance(v, (int, float)) for v in value)
+    return isinstance(value, (int, float))
+
+
+def _primary(task: PreparedTask) -> str:
+    if task.formulation is not None and task.formulation.name == "generative":
+        return "acc"  # the letter formulation has no length-normalised variant
+    return task.spec.primary_metric
+
+
+def _request_summary(request: Request) -> dict[str, Any]:
+    data = request_to_json(request)
+    data.pop("context", None)  # the prompt is logged once per sample
+    return data
+
+
+def _response_summary(response: Response) -> dict[str, Any]:
+    data = response.to_json()
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _usage(used: list[Response], unique: int, fresh: int, adapter_counters: dict[str, Any]) -> dict[str, Any]:
+    """Cost, latency and throughput of the answers this run used (cached ones included, so a rerun
+    reports the same figures), with this session's own adapter counters kept apart."""
+    usage = {
+        **summarise_usage(used),
+        "unique_requests": unique,
+        "requests_answered_now": fresh,
+        "cache_hits": unique - fresh,
+        "adapter": adapter_counters,
+    }
+    if "cost_usd" in adapter_counters and adapter_counters["cost_usd"] is None:
+        usage["cost_usd"] = None  # the model has no known price: unknown, not free
+    return usage
+
+
+def run_evaluation(config: RunConfig) -> RunRecord:
+    started = dt.datetime.now(dt.timezone.utc)
+    clock = time.perf_counter()
+    specs = discover_tasks(config.include_paths)
+    names = resolve_task_names(config.tasks, specs)
+    if not names:
+        raise UserError("no tasks given; pass --tasks a,b (see `evalboard tasks`)")
+    needs_execution = [n for n in names if specs[n].requires_code_execution]
+    if needs_execution and not config.allow_code_execution:
+        raise UserError(
+            f"task(s) {', '.join(needs_execution)} run model-written code; add --allow-code-execution "
+            f"to run it (always inside the sandbox)"
+        )
+    if needs_execution:
+        from evalboard.execution.sandbox import require_sandbox
+
+        require_sandbox()  # refuse before any work rather than ever run code unsandboxed
+    if config.output_dir is not None:
+        check_writable(config.output_dir)
+    model_spec = ModelSpec.parse(config.model)
+    tasks = [prepare_task(specs[name], config.options) for name in names]  # data before the model
+
+    cache = ResponseCache(config.cache_path)
+    adapter = load_adapter(model_spec, config.adapter_settings)
+    try:
+        for task in tasks:
+            choose_formulation(task, adapter.capabilities, model_spec.raw)
+        model_fp_parts = adapter.fingerprint()
+        model_fp = stable_hash(model_fp_parts)
+        planned = {task.name: [task.requests(doc) for doc in task.docs] for task in tasks}
+        requests: dict[str, Request] = {}
+        for per_doc in planned.values():
+            for doc_requests in per_doc:
+                for request in doc_requests:
+                    requests.setdefault(request_key(request), request)
+        answers = _Answers(cache, model_fp, config.progress)
+        answers.fetch(adapter, requests)
+        task_entries, samples = {}, {}
+        for task in tasks:
+            task_entries[task.name], samples[task.name] = _score_task(task, planned[task.name], answers)
+        used = [answers.by_key[key] for key in requests]
+        record_data = {
+            "schema": SCHEMA,
+            "run_id": _run_id(config.label or model_spec.raw, started, stable_hash([model_fp, names, started.isoformat()])),
+            "created_at": started.isoformat(),
+            "harness": {"name": "evalboard", "version": evalboard.__version__, "git_commit": _git_commit()},
+            "model": {
+                "spec": model_spec.raw,
+                "label": config.label or model_spec.raw,
+                "fingerprint": model_fp,
+                "fingerprint_parts": model_fp_parts,
+                "info": adapter.describe(),
+            },
+            "settings": {
+                **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config.options).items()},
+                "batch_size": config.adapter_settings.batch_size,
+                "allow_code_execution": config.allow_code_execution,
+            },
+            "tasks": task_entries,
+            "usage": _usage(used, len(requests), answers.fresh, adapter.usage_summary()),
+            "wall_time_s": round(time.perf_counter() - clock, 3),
+            "pid": os.getpid(),
+        }
+    finally:
+        adapter.close()
+        cache.close()
+    record = RunRecord(record_data, None, samples)
+    if config.output_dir is not None:
+        save_run(config.output_dir, record)
+    return record

@@ -1,0 +1,502 @@
+"""`evalboard leaderboard update --config leaderboard.yaml`: evaluate only what is missing or stale,
+then rebuild the page. Meant for a nightly cron job or a scheduled CI workflow (docs/nightly.md).
+
+A (model, task) cell is evaluated when the model's newest run of that task (same few-shot count)
+- does not exist (missing), or
+- ran another model spec, or a task fingerprint other than the one the config gives now (the task's
+  definition, data, few-shot pool, seed, prompt style or generation settings changed), or other
+  items (a different limit), or had failed items, or
+- ran a model whose fingerprint differs from the model's current one.
+
+Task fingerprints are computed without the model: the task is prepared (data only) and its
+formulation fixed to the one the run recorded, which is what the model's capabilities gave then.
+The model fingerprint needs the model loaded (it hashes weights, adapter, tokenizer...), so it is
+checked lazily: with `check_model_fingerprint: auto` (default) the model is loaded only when a
+local file it is built from (model folder, GGUF file, LoRA adapter folder...) was modified after
+the oldest of its up-to-date runs; hosted and Hub models are taken as unchanged (pin a Hub
+`revision=` or use `always`). `always` loads every model each time; `never` trusts the store.
+Whenever an evaluation runs anyway, the fingerprint it records is compared with the model's other
+cells, and those that differ are evaluated too.
+
+Only one update runs at a time per results store (an fcntl lock); what failed is recorded in the
+store and shown on the page; one failing model does not stop the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import fcntl
+import json
+import os
+import sys
+import traceback
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+import yaml
+
+from evalboard.errors import UserError
+from evalboard.fingerprint import stable_hash
+from evalboard.leaderboard.build import DEFAULT_TITLE, STATE_DIR, build_leaderboard, status_path
+from evalboard.records.run_record import RunRecord
+from evalboard.records.atomic import write_text_atomic
+from evalboard.records.store import list_runs
+
+# evaluate() keywords a config may set, and where.
+MODEL_KEYS = {"apply_chat_template", "system_prompt", "formulation", "batch_size", "device", "dtype", "concurrency"}
+TASK_KEYS = {"limit", "num_fewshot", "formulation", "samples_per_problem", "temperature", "max_new_tokens",
+             "allow_code_execution"}
+DEFAULT_KEYS = MODEL_KEYS | TASK_KEYS | {"seed", "data_source", "data_dir", "cache"}
+TOP_KEYS = {"results", "output", "title", "bootstrap_rounds", "bootstrap_seed", "include_paths",
+            "check_model_fingerprint", "defaults", "models", "tasks"}
+CHECK_MODES = ("auto", "always", "never")
+
+
+# ---------------------------------------------------------------------------------------------
+# Config
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    spec: str
+    label: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class NightlyConfig:
+    path: Path
+    results: Path
+    output: Path
+    title: str
+    rounds: int
+    seed: int
+    include_paths: list[Path]
+    check_model_fingerprint: str
+    defaults: dict[str, Any]
+    models: list[ModelEntry]
+    tasks: list[TaskEntry]
+
+    def options_for(self, model: ModelEntry, task: TaskEntry) -> dict[str, Any]:
+        """evaluate() keywords for one cell: defaults, then the task's, then the model's."""
+        return {**self.defaults, **task.options, **model.options}
+
+
+def _check_keys(where: str, given: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _entries(raw: Any, what: str, key: str, allowed: set[str]) -> list[tuple[str, dict[str, Any]]]:
+    if not isinstance(raw, list) or not raw:
+        raise UserError(f"the config needs a non-empty `{what}:` list")
+    out = []
+    for k, item in enumerate(raw):
+        if isinstance(item, str):
+            out.append((item, {}))
+        elif isinstance(item, dict) and isinstance(item.get(key), str):
+            options = {k2: v for k2, v in item.items() if k2 != key}
+            _check_keys(f"{what}[{k}] ({item[key]})", options, allowed)
+            out.append((item[key], options))
+        else:
+            raise UserError(f"{what}[{k}] must be a string or a mapping with `{key}:`")
+    return out
+
+
+def load_config(path: str | Path) -> NightlyConfig:
+    """Read and validate leaderboard.yaml; relative paths are relative to the config's folder."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"config file {path} does not exist; pass --config PATH (see docs/nightly.md)") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"config file {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"config file {path} must be a YAML mapping with `models:` and `tasks:`")
+    _check_keys(str(path), raw, TOP_KEYS)
+    base = path.resolve().parent
+    defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise UserError("`defaults:` must be a mapping of evaluation options")
+    _check_keys("defaults", defaults, DEFAULT_KEYS)
+    models = []
+    for spec, options in _entries(raw.get("models"), "models", "spec", MODEL_KEYS | {"label"}):
+        label = str(options.pop("label", None) or spec)
+        models.append(ModelEntry(spec, label, options))
+    labels = [m.label for m in models]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise UserError(f"model label(s) {', '.join(duplicates)} appear twice in models:; give each a distinct `label:`")
+    tasks = [TaskEntry(name, options) for name, options in _entries(raw.get("tasks"), "tasks", "name", TASK_KEYS)]
+    mode = str(raw.get("check_model_fingerprint", "auto"))
+    if mode not in CHECK_MODES:
+        raise UserError(f"check_model_fingerprint must be one of {', '.join(CHECK_MODES)}, not {mode!r}")
+    try:
+        rounds, seed = int(raw.get("bootstrap_rounds", 1000)), int(raw.get("bootstrap_seed", 0))
+    except (TypeError, ValueError):
+        raise UserError("bootstrap_rounds and bootstrap_seed must be whole numbers") from None
+    return NightlyConfig(
+        path=path, results=base / str(raw.get("results", "results")),
+        output=base / str(raw.get("output", "results/leaderboard/index.html")), title=str(raw.get("title", DEFAULT_TITLE)),
+        rounds=rounds, seed=seed, include_paths=[base / str(p) for p in raw.get("include_paths") or []],
+        check_model_fingerprint=mode, defaults=defaults, models=models, tasks=tasks,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CellPlan:
+    model: ModelEntry
+    task: TaskEntry
+    action: str  # "evaluate" | "fresh" | "error"
+    reason: str
+    run_id: str | None = None
+    model_fp: str | None = None
+    created_at: str | None = None
+    shots: int | None = None  # the few-shot count this cell resolves to
+
+
+@dataclass
+class ModelCheck:
+    model: ModelEntry
+    needed: bool
+    reason: str
+    files_mtime: float = 0.0  # newest modification time among the model's local files
+
+
+@dataclass
+class Plan:
+    cells: list[CellPlan]
+    checks: list[ModelCheck]
+
+    def to_evaluate(self) -> list[CellPlan]:
+        return [c for c in self.cells if c.action == "evaluate"]
+
+    def describe(self) -> str:
+        width = max((len(c.model.label) for c in self.cells), default=5)
+        lines = []
+        for cell in self.cells:
+            where = f" (run {cell.run_id})" if cell.run_id and cell.action == "fresh" else ""
+            lines.append(f"  {cell.model.label:<{width}}  {cell.task.name:<16} {cell.action:<9} {cell.reason}{where}")
+        for check in self.checks:
+            if check.needed:
+                lines.append(f"  {check.model.label:<{width}}  {'(model)':<16} {'check':<9} {check.reason}"
+                             " (or learned from a run it needs anyway)")
+        todo, fresh = len(self.to_evaluate()), sum(c.action == "fresh" for c in self.cells)
+        errors = sum(c.action == "error" for c in self.cells)
+        checks = sum(c.needed for c in self.checks)
+        lines.append(f"{todo} to evaluate, {fresh} up to date, {errors} with config errors, "
+                     f"{checks} model fingerprint check(s)")
+        return "\n".join(lines)
+
+
+def _task_options(options: dict[str, Any]):
+    """TaskOptions exactly as evalboard.evaluate() builds them from the same keywords."""
+    import inspect
+
+    from evalboard.engine.api import task_options
+
+    accepted = inspect.signature(task_options).parameters
+    return task_options(**{k: v for k, v in options.items() if k in accepted})
+
+
+def _expected_fingerprint(prepared: Any, formulation: str, model_name: str) -> str:
+    """The task fingerprint a run would record now, given the formulation the model got last time."""
+    from evalboard.models.adapters.base import Capabilities
+    from evalboard.taskdef.prepared import choose_formulation
+
+    task = dataclasses.replace(prepared, formulation=None, fewshot_by_doc={})
+    capabilities = Capabilities(loglikelihood=formulation == "loglikelihood", generate=True, chat=True)
+    choose_formulation(task, capabilities, model_name)
+    return task.fingerprint()
+
+
+def _newest_runs(results: Path) -> dict[tuple[str, str, int], tuple[RunRecord, dict[str, Any]]]:
+    """(model label, task, few-shot) -> the newest run of it in the store."""
+    newest: dict[tuple[str, str, int], tuple[RunRecord, dict[str, Any]]] = {}
+    if not results.is_dir():
+        return newest
+    for record in list_runs(results):  # oldest first: later ones replace earlier ones
+        model = record.data["model"]
+        label = str(model.get("label") or model["spec"])
+        for task, entry in record.tasks.items():
+            newest[(label, task, int(entry.get("num_fewshot") or 0))] = (record, entry)
+    return newest
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = text if isinstance(exc, UserError) else f"{type(exc).__name__}: {text}"
+    return text[:400]
+
+
+def _plan_cell(config: NightlyConfig, model: ModelEntry, task: TaskEntry, specs: dict[str, Any],
+               prepared_cache: dict[tuple[str, str], Any], newest: dict) -> CellPlan:
+    from evalboard.taskdef.prepared import prepare_task
+
+    options = config.options_for(model, task)
+    try:
+        if task.name not in specs:
+            raise UserError(f"unknown task {task.name}; run `evalboard tasks` to list them")
+        task_options = _task_options(options)
+        key = (task.name, repr(task_options))
+        if key not in prepared_cache:
+            prepared_cache[key] = prepare_task(specs[task.name], task_options)
+        prepared = prepared_cache[key]
+    except Exception as exc:  # data or config problems: this cell can't run; the rest can
+        return CellPlan(model, task, "error", _one_line(exc))
+    found = newest.get((model.label, task.name, prepared.num_fewshot))
+    if found is None:
+        return CellPlan(model, task, "evaluate", "missing: no run yet", shots=prepared.num_fewshot)
+    record, entry = found
+    recorded = record.data["model"]
+    plan = CellPlan(model, task, "fresh", "up to date", record.run_id, str(recorded.get("fingerprint")),
+                    str(record.data["created_at"]), prepared.num_fewshot)
+    try:
+        expected = _expected_fingerprint(prepared, str(entry.get("formulation")), model.label)
+    except Exception as exc:
+        return CellPlan(model, task, "error", _one_line(exc))
+    if recorded.get("spec") != model.spec:
+        plan.action, plan.reason = "evaluate", f"stale: the newest run used spec {recorded.get('spec')}"
+    elif entry.get("task_fingerprint") != expected:
+        plan.action, plan.reason = "evaluate", "stale: task fingerprint changed (definition, data, prompt or settings)"
+    elif entry.get("items_hash") != stable_hash([d["id"] for d in prepared.docs]):
+        plan.action, plan.reason = "evaluate", f"stale: other items (ran {entry.get('n_items')}, now {len(prepared.docs)})"
+    elif int(entry.get("failed_items") or 0) > 0:
+        plan.action, plan.reason = "evaluate", f"incomplete: {entry['failed_items']} items failed last time"
+    return plan
+
+
+def _local_files(spec: str) -> list[Path]:
+    """Local files a model spec is built from (its target and any option that is a path)."""
+    from evalboard.models.adapters.base import ModelSpec
+
+    parsed = ModelSpec.parse(spec)
+    files: list[Path] = []
+    for value in [parsed.target, *parsed.options.values()]:
+        path = Path(value).expanduser()
+        if not value or not path.exists():
+            continue
+        files.extend(p for p in ([path] if path.is_file() else sorted(path.rglob("*"))) if p.is_file())
+    return files
+
+
+def _checks_path(results: Path) -> Path:
+    """Fingerprints verified by earlier checks, so an unchanged model is not loaded every night."""
+    return Path(results) / STATE_DIR / "model-checks.json"
+
+
+def _read_checks(results: Path) -> dict[str, Any]:
+    try:
+        return json.loads(_checks_path(results).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _model_check(config: NightlyConfig, model: ModelEntry, fresh: list[CellPlan], memo: dict[str, Any]) -> ModelCheck:
+    if not fresh or config.check_model_fingerprint == "never":
+        return ModelCheck(model, False, "not needed")
+    if config.check_model_fingerprint == "always":
+        return ModelCheck(model, True, "check_model_fingerprint: always")
+    oldest = min(dt.datetime.fromisoformat(c.created_at or "") for c in fresh)
+    try:
+        files = _local_files(model.spec)
+    except UserError:
+        files = []
+    newest_file = max(files, key=lambda p: p.stat().st_mtime, default=None)
+    modified = newest_file.stat().st_mtime if newest_file is not None else 0.0
+    if modified <= oldest.timestamp():
+        return ModelCheck(model, False, "no local model file changed", modified)
+    seen = memo.get(model.label) or {}
+    if seen.get("files_mtime", -1.0) >= modified and all(c.model_fp == seen.get("fingerprint") for c in fresh):
+        return ModelCheck(model, False, "files unchanged since the last check confirmed the fingerprint", modified)
+    return ModelCheck(model, True, f"{newest_file} changed after {oldest.isoformat()}: "
+                                   "load the model to compare its fingerprint", modified)
+
+
+def make_plan(config: NightlyConfig) -> Plan:
+    from evalboard.taskdef.registry import discover_tasks
+
+    specs = discover_tasks(config.include_paths)
+    newest = _newest_runs(config.results)
+    memo = _read_checks(config.results)
+    prepared_cache: dict[tuple[str, str], Any] = {}
+    seen: set[tuple[str, str, int]] = set()
+    cells, checks = [], []
+    for model in config.models:
+        row = []
+        for task in config.tasks:
+            cell = _plan_cell(config, model, task, specs, prepared_cache, newest)
+            if cell.shots is not None:
+                key = (model.label, task.name, cell.shots)
+                if key in seen:
+                    raise UserError(f"task {task.name} is listed twice with {cell.shots}-shot; "
+                                    f"give the entries different num_fewshot or drop one")
+                seen.add(key)
+            row.append(cell)
+        cells.extend(row)
+        checks.append(_model_check(config, model, [c for c in row if c.action == "fresh"], memo))
+    return Plan(cells, checks)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def update_lock(results: Path) -> Iterator[None]:
+    """Hold the store's update lock, or fail at once with a one-line error (exit code 2)."""
+    lock_path = Path(results) / STATE_DIR / "update.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock_path, "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise UserError(
+                f"another `evalboard leaderboard update` is already running on {results} (pid {holder}, "
+                f"lock {lock_path}); wait for it to finish, then run again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the lock
+
+
+def _current_fingerprint(config: NightlyConfig, model: ModelEntry) -> str:
+    from evalboard.models.adapters.base import AdapterSettings, ModelSpec, load_adapter
+
+    options = {**config.defaults, **model.options}
+    settings = AdapterSettings(batch_size=int(options.get("batch_size", 8)), device=options.get("device", "auto"),
+                               dtype=options.get("dtype", "auto"), concurrency=int(options.get("concurrency", 8)))
+    adapter = load_adapter(ModelSpec.parse(model.spec), settings)
+    try:
+        return stable_hash(adapter.fingerprint())
+    finally:
+        adapter.close()
+
+
+def _remember_check(results: Path, label: str, fingerprint: str, files_mtime: float) -> None:
+    memo = _read_checks(results)
+    memo[label] = {"fingerprint": fingerprint, "files_mtime": files_mtime}
+    write_text_atomic(_checks_path(results), json.dumps(memo, indent=2, sort_keys=True) + "\n")
+
+
+@dataclass
+class UpdateResult:
+    evaluated: list[tuple[str, str]]  # (model label, task)
+    failures: list[dict[str, Any]]
+    page: Path | None
+
+
+def _evaluate_model(config: NightlyConfig, model: ModelEntry, todo: list[CellPlan], fresh: list[CellPlan],
+                    check: ModelCheck, log: TextIO) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    from evalboard.engine.api import evaluate
+
+    evaluated: list[tuple[str, str]] = []
+    failures: list[dict[str, Any]] = []
+    queue = list(todo)
+    if check.needed and not todo:  # with something to evaluate, that run tells the fingerprint anyway
+        try:
+            current = _current_fingerprint(config, model)
+        except Exception as exc:
+            failures.append({"model": model.label, "tasks": ["(model fingerprint check)"], "error": _one_line(exc)})
+            print(f"{model.label}: could not load the model to check its fingerprint: {_one_line(exc)}", file=log)
+            return evaluated, failures
+        _remember_check(config.results, model.label, current, check.files_mtime)
+        changed = [c for c in fresh if c.model_fp != current]
+        for cell in changed:
+            cell.action, cell.reason = "evaluate", "stale: model fingerprint changed"
+        queue += changed
+        fresh = [c for c in fresh if c not in changed]
+    done: set[str] = set()
+    while queue:
+        groups: dict[str, list[CellPlan]] = defaultdict(list)
+        for cell in queue:
+            options = config.options_for(model, cell.task)
+            groups[json.dumps(options, sort_keys=True, default=str)].append(cell)
+        queue = []
+        for key in sorted(groups):
+            cells = groups[key]
+            names = [c.task.name for c in cells]
+            options = json.loads(key)
+            print(f"{model.label}: evaluating {', '.join(names)}", file=log, flush=True)
+            try:
+                record = evaluate(model.spec, names, output_dir=config.results, label=model.label,
+                                  include_paths=config.include_paths, **options)
+            except Exception as exc:  # one model (or task group) failing must not stop the others
+                failures.append({"model": model.label, "tasks": names, "error": _one_line(exc)})
+                print(f"{model.label}: FAILED {', '.join(names)}: {_one_line(exc)}", file=log, flush=True)
+                if not isinstance(exc, UserError):
+                    traceback.print_exc(file=log)
+                continue
+            evaluated += [(model.label, n) for n in names]
+            done.update(names)
+            learned = record.data["model"]["fingerprint"]
+            if check.needed:
+                _remember_check(config.results, model.label, learned, check.files_mtime)
+            # The run just made tells the model's current fingerprint: older cells under another are stale.
+            stale = [c for c in fresh if c.model_fp != learned and c.task.name not in done]
+            for cell in stale:
+                cell.action, cell.reason = "evaluate", "stale: model fingerprint changed"
+            queue += stale
+            fresh = [c for c in fresh if c not in stale]
+    return evaluated, failures
+
+
+def _write_status(results: Path, failures: list[dict[str, Any]]) -> None:
+    ordered = sorted(failures, key=lambda f: (f["model"], f["tasks"], f["error"]))
+    write_text_atomic(status_path(results), json.dumps({"failures": ordered}, indent=2, sort_keys=True) + "\n")
+
+
+def run_update(config: NightlyConfig, *, dry_run: bool = False, log: TextIO = sys.stdout) -> UpdateResult:
+    """Plan, evaluate what is missing or stale, record failures, rebuild the page."""
+    if dry_run:
+        plan = make_plan(config)
+        print(f"plan for {config.path} (results {config.results}, page {config.output}):", file=log)
+        print(plan.describe(), file=log)
+        return UpdateResult([], [], None)
+    config.results.mkdir(parents=True, exist_ok=True)
+    with update_lock(config.results):
+        plan = make_plan(config)
+        print(plan.describe(), file=log, flush=True)
+        evaluated: list[tuple[str, str]] = []
+        failures = [{"model": c.model.label, "tasks": [c.task.name], "error": c.reason}
+                    for c in plan.cells if c.action == "error"]
+        for model, check in zip(config.models, plan.checks):
+            row = [c for c in plan.cells if c.model == model]
+            todo = [c for c in row if c.action == "evaluate"]
+            fresh = [c for c in row if c.action == "fresh"]
+            if not todo and not check.needed:
+                continue
+            done, failed = _evaluate_model(config, model, todo, fresh, check, log)
+            evaluated += done
+            failures += failed
+        _write_status(config.results, failures)
+        report = build_leaderboard(config.results, config.output, rounds=config.rounds, seed=config.seed,
+                                   title=config.title)
+        print(f"evaluated {len(evaluated)} cell(s), {len(failures)} failure(s); page {report.page}", file=log)
+        return UpdateResult(evaluated, failures, report.page)

@@ -1,0 +1,322 @@
+"""Local Hugging Face models: `hf:PATH_OR_ID[,adapter=PATH][,dtype=...][,device=...][,revision=...]
+[,max_length=N][,batch_tokens=N]`.
+
+Loglikelihoods are computed exactly as lm-eval's `hf` backend computes them (same token boundary
+between context and continuation, same truncation), so numbers are comparable; requests whose
+model input is identical share one forward pass (e.g. single-token answers to one question).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from evalboard.models.adapters.base import (
+    AdapterSettings,
+    Capabilities,
+    ModelAdapter,
+    ModelSpec,
+    ResultCallback,
+    register_adapter,
+)
+from evalboard.errors import UserError
+from evalboard.fingerprint import directory_hash
+from evalboard.models.memory import release_free_memory
+from evalboard.models.prefix_scoring import PrefixScorer
+from evalboard.requests import (
+    GenerateRequest,
+    LoglikelihoodRequest,
+    Prompt,
+    Response,
+    RollingLoglikelihoodRequest,
+    Usage,
+)
+from evalboard.models.spec_options import number_option
+from evalboard.models.tokenization import encode, encode_pair, prefix_token, render_chat, tokenizer_identity
+
+DEFAULT_MAX_LENGTH = 2048
+# Rows x (prompt + new tokens) of one generate() call. Its cache and activations grow with that
+# product (on SmolLM2-135M, ~100 MiB per 1,000-token row): this keeps a run's peak memory within
+# about 1.5x the model's own. Override with `hf:...,batch_tokens=N`.
+DEFAULT_GENERATION_BATCH_TOKENS = 4096
+
+
+def _resolve_location(target: str) -> tuple[str, str | None]:
+    """(path or hub id, gguf file name or None)."""
+    from evalboard.models.default_model import PACKAGED_MODELS, packaged_model_dir
+
+    path = Path(target).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return str(path.parent), path.name
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return str(path), None
+        ggufs = sorted(path.glob("*.gguf"))
+        if ggufs:
+            return str(path), ggufs[0].name
+        raise UserError(f"model folder {path} has neither config.json nor a .gguf file")
+    if target.lower() in PACKAGED_MODELS:
+        return str(packaged_model_dir(target.lower())), None
+    if target.startswith((".", "/", "~")) or target.count("/") > 1:
+        raise UserError(f"model path {target} does not exist; give a model folder or a Hub id")
+    return target, None  # a Hub id
+
+
+@register_adapter
+class HFAdapter(ModelAdapter):
+    schemes = ("hf",)
+
+    def __init__(self, spec: ModelSpec, settings: AdapterSettings) -> None:
+        super().__init__(spec, settings)
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        options = spec.options
+        unknown = set(options) - {"adapter", "dtype", "device", "revision", "max_length", "trust_remote_code",
+                                  "batch_tokens"}
+        if unknown:
+            raise UserError(f"unknown hf: model option(s) {', '.join(sorted(unknown))} in {spec.raw}")
+        max_length = number_option(options, "max_length", int, positive=True)
+        batch_tokens = number_option(options, "batch_tokens", int, DEFAULT_GENERATION_BATCH_TOKENS, positive=True)
+        self._location, self._gguf = _resolve_location(spec.target)
+        self._revision = options.get("revision")
+        self._adapter_path = Path(options["adapter"]).expanduser() if "adapter" in options else None
+        if self._adapter_path is not None and not (self._adapter_path / "adapter_config.json").is_file():
+            raise UserError(f"adapter path {self._adapter_path} is not a PEFT adapter folder (no adapter_config.json)")
+
+        device = options.get("device", settings.device)
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        dtype_name = options.get("dtype", settings.dtype)
+        if dtype_name == "auto":  # float32 on CPU: bf16 copies of small models are different models
+            dtype_name = "float32" if self.device == "cpu" else "bfloat16"
+        if not hasattr(torch, dtype_name):
+            raise UserError(f"unknown dtype {dtype_name!r}; use float32, bfloat16 or float16")
+        self.dtype_name = dtype_name
+
+        load_kwargs: dict[str, Any] = {"revision": self._revision} if self._revision else {}
+        if self._gguf:
+            load_kwargs["gguf_file"] = self._gguf
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self._location, **load_kwargs)
+            model = AutoModelForCausalLM.from_pretrained(
+                self._location, dtype=getattr(torch, dtype_name), **load_kwargs
+            )
+        except OSError as exc:
+            raise UserError(
+                f"could not load model {spec.target!r}: not a local folder and not reachable on the "
+                f"Hugging Face Hub ({str(exc).splitlines()[0][:160]})"
+            ) from exc
+        if self._adapter_path is not None:
+            model = self._attach_adapter(model)
+        self.model = model.to(self.device).eval()
+        self.max_length = max_length or settings.max_length or self._model_max_length()
+        self.batch_size = max(1, settings.batch_size)
+        self.batch_tokens = batch_tokens
+        self._pad_id = self.tokenizer.pad_token_id
+        if self._pad_id is None:
+            self._pad_id = self.tokenizer.eos_token_id or 0
+        self.scorer = PrefixScorer(self.model, self.max_length, self.batch_size, self._pad_id)
+
+    # --- loading -------------------------------------------------------------------------
+
+    def _attach_adapter(self, model: Any) -> Any:
+        from peft import PeftModel
+
+        try:  # not merged: the base weights stay as they are, the adapter is applied on top
+            return PeftModel.from_pretrained(model, str(self._adapter_path))
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise UserError(
+                f"adapter {self._adapter_path} does not fit base model {self.spec.target}: {first}"
+            ) from exc
+
+    def _model_max_length(self) -> int:
+        config = self.model.config
+        for attribute in ("max_position_embeddings", "n_positions", "seq_length"):
+            value = getattr(config, attribute, None)
+            if isinstance(value, int) and value > 0:
+                return min(value, 1 << 16)
+        return DEFAULT_MAX_LENGTH
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(loglikelihood=True, generate=True, chat=self.tokenizer.chat_template is not None)
+
+    def fingerprint(self) -> dict[str, Any]:
+        location = Path(self._location)
+        if location.is_dir():
+            weights = directory_hash(location, only_weights=True)
+        else:
+            weights = getattr(self.model.config, "_commit_hash", None) or self._revision or "unversioned"
+        return {
+            "adapter_kind": "hf",
+            "weights": weights,
+            "lora_adapter": directory_hash(self._adapter_path) if self._adapter_path else None,
+            "dtype": self.dtype_name,
+            "max_length": self.max_length,
+            **tokenizer_identity(self.tokenizer),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        parameters = sum(p.numel() for p in self.model.parameters())
+        return {
+            "open_weights": True,
+            "parameters": int(parameters),
+            "device": self.device,
+            "dtype": self.dtype_name,
+            "lora_adapter": str(self._adapter_path) if self._adapter_path else None,
+        }
+
+    def usage_summary(self) -> dict[str, Any]:
+        stats = self.scorer.stats
+        return {
+            "forward_passes": stats.forward_passes,
+            "tokens_forwarded": stats.forwarded_tokens,
+            "unique_prefix_tokens": stats.unique_tokens,
+            "token_efficiency": round(stats.efficiency, 4),
+        }
+
+    # --- tokenisation (shared with openai-compatible:, mirrors lm-eval's HFLM) -----------
+
+    def render(self, prompt: Prompt) -> str:
+        return render_chat(self.tokenizer, prompt)
+
+    def encode(self, text: str) -> list[int]:
+        return encode(self.tokenizer, text)
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        return encode_pair(self.tokenizer, context, continuation)
+
+    # --- loglikelihood -------------------------------------------------------------------
+
+    def _score_pairs(self, pairs: Sequence[tuple[list[int], list[int]]], on_result: ResultCallback) -> None:
+        def deliver(index: int, logprob: float, greedy: bool, seconds: float) -> None:
+            tokens = len(pairs[index][0]) + len(pairs[index][1])
+            on_result(index, Response(logprob=logprob, is_greedy=greedy,
+                                      usage=Usage(input_tokens=tokens, latency_s=seconds)))
+
+        self.scorer.score(pairs, deliver)
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], on_result: ResultCallback) -> None:
+        pairs = [self.encode_pair(self.render(r.context), r.continuation) for r in requests]
+        self._score_pairs(pairs, on_result)
+
+    def loglikelihood_rolling(
+        self, requests: Sequence[RollingLoglikelihoodRequest], on_result: ResultCallback
+    ) -> None:
+        """Whole-text loglikelihood in disjoint windows of max_length tokens (first token
+        conditioned on the prefix token), as lm-eval's rolling windows with context length 1."""
+        pairs: list[tuple[list[int], list[int]]] = []
+        owners: list[int] = []
+        for index, request in enumerate(requests):
+            tokens = self.encode(request.text)
+            previous = [prefix_token(self.tokenizer)]
+            for start in range(0, len(tokens), self.max_length):
+                window = tokens[start : start + self.max_length]
+                pairs.append((previous[-1:], window))
+                owners.append(index)
+                previous = window
+        totals = [0.0] * len(requests)
+        remaining = [owners.count(i) for i in range(len(requests))]
+
+        def collect(pair_index: int, response: Response) -> None:
+            owner = owners[pair_index]
+            totals[owner] += float(response.logprob or 0.0)
+            remaining[owner] -= 1
+            if remaining[owner] == 0:
+                on_result(owner, Response(logprob=totals[owner], is_greedy=None))
+
+        for index, count in enumerate(remaining):
+            if count == 0:
+                on_result(index, Response(logprob=0.0))
+        self._score_pairs(pairs, collect)
+
+    # --- generation ----------------------------------------------------------------------
+
+    def generate(self, requests: Sequence[GenerateRequest], on_result: ResultCallback) -> None:
+        import torch
+
+        prepared = [(i, self.encode(self.render(r.context)), r) for i, r in enumerate(requests)]
+        greedy = sorted((p for p in prepared if p[2].params.greedy), key=lambda p: (-len(p[1]), p[0]))
+        sampled = [p for p in prepared if not p[2].params.greedy]
+        for batch in self._generation_batches(greedy):
+            self._generate_batch(batch, on_result)
+            release_free_memory()
+        for item in sampled:  # one at a time with its own seed: reproducible whatever the batch
+            seed = item[2].params.seed * 100_003 + item[2].sample
+            torch.manual_seed(seed)
+            self._generate_batch([item], on_result)
+
+    def _generation_batches(self, longest_first: list[tuple[int, list[int], GenerateRequest]]) -> Iterator[list]:
+        """Up to batch_size requests per generate() call, fewer when rows x (prompt + new tokens)
+        would exceed batch_tokens: that product sizes the call's cache and activations."""
+        batch: list[tuple[int, list[int], GenerateRequest]] = []
+        for item in longest_first:
+            if batch and (len(batch) == self.batch_size
+                          or (len(batch) + 1) * self._row_tokens(batch[0]) > self.batch_tokens):
+                yield batch
+                batch = []
+            batch.append(item)
+        if batch:
+            yield batch
+
+    def _row_tokens(self, item: tuple[int, list[int], GenerateRequest]) -> int:
+        new_tokens = item[2].params.max_new_tokens
+        return min(len(item[1]), self.max_length - new_tokens) + new_tokens
+
+    def _generate_batch(self, batch: list[tuple[int, list[int], GenerateRequest]], on_result: ResultCallback) -> None:
+        import torch
+
+        params = batch[0][2].params
+        by_params: dict[Any, list] = {}
+        for item in batch:
+            by_params.setdefault(item[2].params, []).append(item)
+        if len(by_params) > 1:  # different settings cannot share one generate() call
+            for group in by_params.values():
+                self._generate_batch(group, on_result)
+            return
+        limit = self.max_length - params.max_new_tokens
+        inputs = [tokens[-limit:] for _, tokens, _ in batch]
+        width = max(len(tokens) for tokens in inputs)
+        ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, tokens in enumerate(inputs):  # left padding for generation
+            ids[i, width - len(tokens) :] = torch.tensor(tokens, dtype=torch.long)
+            mask[i, width - len(tokens) :] = 1
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "pad_token_id": self._pad_id,
+            "attention_mask": mask.to(self.device),
+        }
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        if params.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p,
+                          top_k=params.top_k or None)
+        began = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(ids.to(self.device), **kwargs)
+        elapsed = time.perf_counter() - began
+        for i, (index, tokens, request) in enumerate(batch):
+            new_tokens = output[i, width:].tolist()
+            if self.tokenizer.eos_token_id in new_tokens:
+                new_tokens = new_tokens[: new_tokens.index(self.tokenizer.eos_token_id)]
+            text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
+            text = truncate_at_stop(text, request.params.stop)
+            usage = Usage(input_tokens=len(inputs[i]), output_tokens=len(new_tokens), latency_s=elapsed)
+            on_result(index, Response(text=text, usage=usage))
+
+    def close(self) -> None:
+        self.model = None  # type: ignore[assignment]
+
+
+def truncate_at_stop(text: str, stops: Sequence[str]) -> str:
+    """Cut the text at the earliest stop sequence (it is not part of the answer)."""
+    cut = len(text)
+    for stop in stops:
+        if stop and (position := text.find(stop)) != -1:
+            cut = min(cut, position)
+    return text[:cut]

@@ -1,0 +1,74 @@
+"""The results store: one folder per run (run.json + samples/<task>.jsonl), written atomically.
+
+Everything is written into a hidden staging folder and renamed into place at the end, so a run
+folder either exists complete or not at all; a full disk or a crash leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from evalboard.errors import UserError
+from evalboard.records.run_record import RunRecord, load_run
+
+
+def check_writable(directory: Path) -> None:
+    """Fail before any work if results could not be saved there."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise UserError(f"output directory {directory} is not writable ({exc.strerror}); "
+                        f"choose another with --output") from exc
+
+
+def _write_json_lines(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, default=str))
+            handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def save_run(directory: Path, record: RunRecord) -> RunRecord:
+    directory = Path(directory)
+    staging = directory / f".{record.run_id}.partial"
+    final = directory / record.run_id
+    try:
+        (staging / "samples").mkdir(parents=True, exist_ok=True)
+        for task, rows in record.samples.items():
+            _write_json_lines(staging / record.tasks[task]["samples_file"], rows)
+        with open(staging / "run.json", "w", encoding="utf-8") as handle:
+            json.dump(record.data, handle, indent=2, sort_keys=True, default=str)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(staging, final)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+        raise UserError(
+            f"could not write results to {directory}: {reason}; nothing was saved there, but every "
+            f"model answer is in the response cache, so rerunning the same command repeats no requests"
+        ) from exc
+    record.path = final
+    return record
+
+
+def list_runs(directory: Path) -> list[RunRecord]:
+    """Every complete run under a results folder, oldest first (by creation time, then id)."""
+    runs = []
+    for run_file in sorted(Path(directory).glob("*/run.json")):
+        try:
+            runs.append(load_run(run_file.parent))
+        except (ValueError, json.JSONDecodeError, KeyError):
+            continue  # not ours, or damaged by hand: skip rather than break the leaderboard
+    return sorted(runs, key=lambda r: (r.data["created_at"], r.run_id))

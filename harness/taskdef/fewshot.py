@@ -1,0 +1,27 @@
+"""Choosing few-shot examples: fixed and seeded, independent of run order and --limit."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Sequence
+
+from evalboard.taskdef.spec import FewshotSpec
+
+Doc = dict[str, Any]
+
+
+def select_fewshot(doc: Doc, pool: Sequence[Doc], k: int, spec: FewshotSpec, seed: int,
+                   same_split: bool = False) -> list[Doc]:
+    """`first_n`/`fixed`: the first k of the pool (after matching); `seeded`: k examples drawn
+    with a generator seeded by (seed, document id), so a document always gets the same examples
+    whichever other documents are evaluated. When the pool is the evaluated split itself, the
+    document is never its own example (ids are only unique within a split)."""
+    if k <= 0:
+        return []
+    candidates = [d for d in pool if not (same_split and d.get("id") == doc.get("id"))]
+    if spec.match_field:
+        candidates = [d for d in candidates if d.get(spec.match_field) == doc.get(spec.match_field)]
+    if spec.sampler in ("first_n", "fixed"):
+        return candidates[:k]
+    rng = random.Random(f"{seed}:{doc.get('id')}")
+    return rng.sample(candidates, min(k, len(candidates)))
