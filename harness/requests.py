@@ -31,6 +31,15 @@ class GenerationParams:
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What a model can answer: the contract a task's formulation is chosen against."""
+
+    loglikelihood: bool  # can score a continuation (needs logprobs)
+    generate: bool
+    chat: bool  # understands chat-formatted prompts
+
+
+@dataclass(frozen=True)
 class LoglikelihoodRequest:
     """log P(continuation | context), and whether the continuation is the greedy one."""
 

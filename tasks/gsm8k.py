@@ -1,11 +1,21 @@
-"""GSM8K rows -> documents {id, question, answer}; scoring with lm-eval's two filters
-(strict-match and flexible-extract), via evalboard.taskdef.scorers.gsm8k."""
+"""GSM8K's hooks: rows -> documents, and gsm8k_cot's fixed exemplars.
+
+Scoring needs no Python: the task files declare lm-eval's filter pipelines (strict-match,
+flexible-extract) and its exact_match options. gsm8k_cot's 8 chain-of-thought exemplars are read
+from lm-eval's own task file (`lm_eval/tasks/gsm8k/gsm8k-cot.yaml`), located without importing
+lm_eval, so they are the reference's exactly.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from functools import lru_cache
 from typing import Any
 
-from evalboard.taskdef.scorers.gsm8k import cot_fewshot_exemplars, score_gsm8k
+import yaml
+
+from evalboard.errors import UserError
 
 
 def to_docs(rows: list[dict[str, Any]], source_format: str) -> list[dict[str, Any]]:
@@ -13,14 +23,35 @@ def to_docs(rows: list[dict[str, Any]], source_format: str) -> list[dict[str, An
     return [{"id": str(i), "question": row["question"], "answer": row["answer"]} for i, row in enumerate(rows)]
 
 
+def lm_eval_task_dir() -> str:
+    """lm-eval's installed gsm8k task folder."""
+    try:
+        spec = importlib.util.find_spec("lm_eval")
+    except (ImportError, ValueError):
+        spec = None
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = os.path.join(root, "tasks", "gsm8k")
+        if os.path.isdir(path):
+            return path
+    raise UserError("gsm8k_cot's 8 chain-of-thought exemplars are read from lm-eval's task file, and "
+                    "lm-eval is not installed: `pip install 'lm-eval==0.4.13'`")
+
+
+@lru_cache(maxsize=1)
+def _cot_exemplars() -> tuple[tuple[str, str], ...]:
+    path = os.path.join(lm_eval_task_dir(), "gsm8k-cot.yaml")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            samples = yaml.safe_load(handle)["fewshot_config"]["samples"]
+        exemplars = tuple((s["question"], s["target"]) for s in samples)
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise UserError(f"could not read gsm8k_cot's exemplars from {path} ({exc!r}); "
+                        f"reinstall `lm-eval==0.4.13`") from None
+    if len(exemplars) != 8 or not all(isinstance(x, str) and x for pair in exemplars for x in pair):
+        raise UserError(f"{path} does not hold the 8 expected exemplars; reinstall `lm-eval==0.4.13`")
+    return exemplars
+
+
 def fewshot_examples() -> list[dict[str, Any]]:
-    """gsm8k_cot's 8 fixed chain-of-thought exemplars (read from lm-eval's task file)."""
-    return [{"id": f"cot-exemplar-{i}", **example} for i, example in enumerate(cot_fewshot_exemplars())]
-
-
-def score(doc: dict[str, Any], responses: list[str]) -> dict[str, float]:
-    return score_gsm8k(doc, responses[0], "gsm8k")
-
-
-def score_cot(doc: dict[str, Any], responses: list[str]) -> dict[str, float]:
-    return score_gsm8k(doc, responses[0], "gsm8k_cot")
+    """gsm8k_cot's 8 fixed exemplars, in order (lm-eval's `first_n` sampler over its samples)."""
+    return [{"id": f"cot-exemplar-{i}", "question": q, "target": t} for i, (q, t) in enumerate(_cot_exemplars())]

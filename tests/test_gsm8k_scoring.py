@@ -1,5 +1,8 @@
 """GSM8K scoring must give exactly what lm-eval 0.4.13's own task pipeline gives.
 
+Our side is the task files alone: their declared filter pipelines and exact_match options, run by
+the built-in filters and metrics (no GSM8K code in the engine).
+
 The reference side is lm-eval itself: each task is built by lm-eval from its installed YAML file
 (its own loader, its own `ConfigurableTask`, so its own filter ensembles and exact_match metric),
 with the documents handed over as an in-memory dataset instead of a Hub download.
@@ -21,23 +24,19 @@ from lm_eval.api.task import ConfigurableTask
 from lm_eval.tasks._yaml_loader import load_yaml
 
 from evalboard.errors import UserError
-from evalboard.taskdef.scorers import gsm8k
-from evalboard.taskdef.scorers.gsm8k import (
-    FLEXIBLE_KEY,
-    STRICT_KEY,
-    VARIANTS,
-    cot_fewshot_exemplars,
-    exact_match,
-    extract_answers,
-    gold_answer,
-    score_gsm8k,
-)
+from evalboard.requests import Capabilities, Response
+from evalboard.taskdef.prepared import TaskOptions, choose_formulation, prepare_task
+from evalboard.taskdef.registry import discover_tasks
+from evalboard.taskdef.scorers.text_metrics import ExactMatchArgs, exact_match
+from evalboard.taskdef.shapes.generation import FreeGeneration
+from evalboard.tasks import gsm8k
 
-TASK_FILES = {
-    "gsm8k": "gsm8k.yaml",
-    "gsm8k_cot": "gsm8k-cot.yaml",
-    "gsm8k_cot_zeroshot": "gsm8k-cot-zeroshot.yaml",
-}
+STRICT_KEY, FLEXIBLE_KEY = "exact_match,strict-match", "exact_match,flexible-extract"
+GSM8K_REGEXES = (",", r"\$", "(?s).*#### ", r"\.$")
+
+# our task -> lm-eval's task file
+TASK_FILES = {"gsm8k": "gsm8k.yaml", "gsm8k_cot": "gsm8k-cot.yaml"}
+VARIANTS = list(TASK_FILES)
 
 
 def _real_test_docs() -> list[dict]:
@@ -130,6 +129,20 @@ TRICKY_RESPONSES = [
 ]
 
 
+def _our_shape(variant: str) -> FreeGeneration:
+    """The task as evalboard builds it from its file, for a generating model."""
+    # few-shot examples are given explicitly where a test needs them (gsm8k's train split is not offline)
+    task = prepare_task(discover_tasks()[variant], TaskOptions(limit=1, num_fewshot=0))
+    choose_formulation(task, Capabilities(loglikelihood=False, generate=True, chat=False), "test")
+    assert isinstance(task.formulation, FreeGeneration)
+    return task.formulation
+
+
+def _ours(shape: FreeGeneration, doc: dict, response: str) -> tuple[dict, dict]:
+    filtered = {name: answers[0] for name, answers in shape.filtered([response]).items()}
+    return filtered, shape.score(doc, [Response(text=response)])
+
+
 def _lm_eval_task(variant: str, docs: list[dict]) -> ConfigurableTask:
     """lm-eval's own task object for `variant`, reading `docs` from memory instead of the Hub."""
     config = load_yaml(os.path.join(gsm8k.lm_eval_task_dir(), TASK_FILES[variant]))
@@ -167,12 +180,13 @@ def _lm_eval_scores(
     return out
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_tricky_responses_match_lm_eval_pipeline(lm_eval_tasks, variant):
     task = lm_eval_tasks[variant]
     pairs = [(doc, response) for doc in DOCS for response in TRICKY_RESPONSES]
     reference = _lm_eval_scores(task, pairs)
-    ours = [(extract_answers(r, variant), score_gsm8k(d, r, variant)) for d, r in pairs]
+    shape = _our_shape(variant)
+    ours = [_ours(shape, d, r) for d, r in pairs]
     for (doc, response), (ref_filtered, ref_scores), (our_filtered, our_scores) in zip(
         pairs, reference, ours, strict=True
     ):
@@ -190,14 +204,12 @@ def test_tricky_responses_match_lm_eval_pipeline(lm_eval_tasks, variant):
 
 
 def test_known_quirks_are_reproduced():
+    cot, plain = _our_shape("gsm8k_cot"), _our_shape("gsm8k")
     # "The answer is (...)." ends in an unescaped `.`, which must consume one more character.
-    assert extract_answers("The answer is 18", "gsm8k_cot")["strict-match"] == "1"
-    assert extract_answers("no number here", "gsm8k") == {
-        "strict-match": "[invalid]",
-        "flexible-extract": "[invalid]",
-    }
-    assert extract_answers("It costs $5.", "gsm8k")["flexible-extract"] == "$5."
-    assert score_gsm8k({"answer": "x\n#### 5"}, "It costs $5.", "gsm8k") == {
+    assert _ours(cot, DOCS[0], "The answer is 18")[0]["strict-match"] == "1"
+    assert _ours(plain, DOCS[0], "no number here")[0] == {"strict-match": "[invalid]", "flexible-extract": "[invalid]"}
+    assert _ours(plain, DOCS[0], "It costs $5.")[0]["flexible-extract"] == "$5."
+    assert _ours(plain, {"question": "q", "answer": "x\n#### 5"}, "It costs $5.")[1] == {
         STRICT_KEY: 0.0,
         FLEXIBLE_KEY: 1.0,
     }
@@ -229,7 +241,7 @@ EXACT_MATCH_CASES = [
 
 @pytest.mark.parametrize("ignore_case", [True, False])
 @pytest.mark.parametrize("ignore_punctuation", [True, False])
-@pytest.mark.parametrize("regexes", [gsm8k.EXACT_MATCH_REGEXES_TO_IGNORE, (), (r"\s+$", r"^\s+")])
+@pytest.mark.parametrize("regexes", [GSM8K_REGEXES, (), (r"\s+$", r"^\s+")])
 def test_exact_match_equals_lm_eval_metric(ignore_case, ignore_punctuation, regexes):
     for prediction, gold in EXACT_MATCH_CASES:
         reference = exact_match_hf_evaluate(
@@ -239,63 +251,45 @@ def test_exact_match_equals_lm_eval_metric(ignore_case, ignore_punctuation, rege
             ignore_case=ignore_case,
             ignore_punctuation=ignore_punctuation,
         )["exact_match"]
-        ours = exact_match(
-            prediction,
-            gold,
-            regexes,
-            ignore_case=ignore_case,
-            ignore_punctuation=ignore_punctuation,
-        )
+        options = ExactMatchArgs(ignore_case=ignore_case, ignore_punctuation=ignore_punctuation,
+                                 regexes_to_ignore=tuple(regexes))
+        ours = exact_match(prediction, gold, options)
         assert ours == reference, (prediction, gold)
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
-def test_variant_settings_match_task_files(lm_eval_tasks, variant):
-    task, ours = lm_eval_tasks[variant], VARIANTS[variant]
-    filters = {
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_task_files_declare_lm_evals_settings(lm_eval_tasks, variant):
+    reference, spec = lm_eval_tasks[variant], discover_tasks()[variant]
+    theirs = {
         ensemble.name: [(f.func.__name__, f.keywords) for f in ensemble.filters]
-        for ensemble in task._filters
+        for ensemble in reference._filters
     }
-    assert filters == {
-        "strict-match": [
-            ("RegexFilter", {"regex_pattern": ours.strict_pattern}),
-            ("TakeFirstFilter", {}),
-        ],
-        "flexible-extract": [
-            (
-                "RegexFilter",
-                {
-                    "group_select": gsm8k.FLEXIBLE_GROUP_SELECT,
-                    "regex_pattern": gsm8k.FLEXIBLE_PATTERN,
-                },
-            ),
-            ("TakeFirstFilter", {}),
-        ],
+    names = {"regex": "RegexFilter", "take_first": "TakeFirstFilter"}
+    ours = {
+        pipeline.name: [(names[s.function], s.model_dump(exclude={"function"})) for s in pipeline.steps]
+        for pipeline in spec.filters
     }
-    assert task._metric_fn_kwargs["exact_match"] == {
-        "ignore_case": gsm8k.EXACT_MATCH_IGNORE_CASE,
-        "ignore_punctuation": gsm8k.EXACT_MATCH_IGNORE_PUNCTUATION,
-        "regexes_to_ignore": list(gsm8k.EXACT_MATCH_REGEXES_TO_IGNORE),
-    }
-    assert task.config.num_fewshot == ours.num_fewshot
-    assert tuple(task.config.generation_kwargs["until"]) == ours.until
-    assert task.config.generation_kwargs["do_sample"] is False
+    assert ours == theirs
+    [metric] = spec.metrics
+    assert metric.metric == "exact_match"
+    assert metric.model_dump(exclude={"metric"}) == reference._metric_fn_kwargs["exact_match"]
+    assert spec.num_fewshot == reference.config.num_fewshot
+    assert spec.generation.stop == tuple(reference.config.generation_kwargs["until"])
+    assert reference.config.generation_kwargs["do_sample"] is False and spec.generation.temperature == 0
+    shape = _our_shape(variant)
     for doc in DOCS:
-        assert ours.doc_to_text(doc) == task.doc_to_text(doc)
-        assert gold_answer(doc, variant) == task.doc_to_target(doc)
+        assert shape.prompt(doc, []) == reference.doc_to_text(doc)
+        assert shape.target(doc) == reference.doc_to_target(doc)
 
 
 def test_cot_exemplars_render_lm_eval_prompt(lm_eval_tasks):
-    exemplars = cot_fewshot_exemplars()
+    exemplars = gsm8k.fewshot_examples()
     assert len(exemplars) == 8 and exemplars[0]["target"].endswith("The answer is 6.")
-    variant, task = VARIANTS["gsm8k_cot"], lm_eval_tasks["gsm8k_cot"]
+    shape, reference = _our_shape("gsm8k_cot"), lm_eval_tasks["gsm8k_cot"]
     for ex in exemplars:  # each exemplar ends in the answer format that strict-match reads
-        assert gsm8k.strict_match(ex["target"], variant) == ex["target"].rsplit(" ", 1)[-1].rstrip(
-            "."
-        )
+        assert _ours(shape, ex, ex["target"])[0]["strict-match"] == ex["target"].rsplit(" ", 1)[-1].rstrip(".")
     doc = DOCS[0]
-    shots = "".join(f"{variant.doc_to_text(ex)} {gold_answer(ex, variant)}\n\n" for ex in exemplars)
-    assert task.fewshot_context(doc, num_fewshot=8) == shots + variant.doc_to_text(doc)
+    assert shape.prompt(doc, exemplars) == reference.fewshot_context(doc, num_fewshot=8)
 
 
 def _as_cot_solution(answer: str) -> str:
@@ -310,18 +304,17 @@ def test_real_gold_solutions_score_one_like_lm_eval():
         task = _lm_eval_task(variant, REAL_DOCS)
         to_response = (lambda a: a) if variant == "gsm8k" else _as_cot_solution
         pairs = [(doc, to_response(doc["answer"])) for doc in REAL_DOCS]
-        ours = [score_gsm8k(doc, response, variant) for doc, response in pairs]
+        shape = _our_shape(variant)
+        ours = [_ours(shape, doc, response)[1] for doc, response in pairs]
         assert all(s[STRICT_KEY] == 1.0 for s in ours), variant
         assert [scores for _, scores in _lm_eval_scores(task, pairs)] == ours, variant
 
 
 def test_user_errors(monkeypatch):
-    with pytest.raises(UserError, match="gsm8k_cot"):
-        score_gsm8k(DOCS[0], "#### 18", "gsm8k-cot")
-    gsm8k._load_cot_exemplars.cache_clear()
+    gsm8k._cot_exemplars.cache_clear()
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     try:
         with pytest.raises(UserError, match="lm-eval"):
-            cot_fewshot_exemplars()
+            gsm8k.fewshot_examples()
     finally:
-        gsm8k._load_cot_exemplars.cache_clear()
+        gsm8k._cot_exemplars.cache_clear()

@@ -8,7 +8,7 @@ import pytest
 
 import evalboard
 from evalboard.models.adapters.base import Capabilities
-from evalboard.taskdef.formulations import parse_letter
+from evalboard.taskdef.shapes.choice import parse_letter
 from evalboard.taskdef.prompting import PromptStyle
 from evalboard.taskdef.prepared import TaskOptions, choose_formulation, prepare_task
 from evalboard.taskdef.registry import discover_tasks

