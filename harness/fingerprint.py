@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evalboard.records.atomic import write_text_atomic
+from evalboard.atomic import write_text_atomic
 from evalboard.paths import home_dir
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")

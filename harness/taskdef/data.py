@@ -8,7 +8,6 @@ them. Offline packages are located with `find_spec` and never imported (their `_
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalboard.errors import UserError
+from evalboard.paths import package_root
 
 DataSourceChoice = Literal["auto", "offline", "hub"]
 Row = dict[str, Any]
@@ -55,13 +55,6 @@ class DataSpec(_SourceModel):
     fewshot_split: str | None = None
     offline: OfflineSource | None = None
     hub: HubSource | None = None
-
-
-def package_root(module: str) -> Path | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0])
 
 
 def _read_arrow_dir(folder: Path) -> list[Row]:

