@@ -215,12 +215,12 @@ def board_ratings(frame: pd.DataFrame, rounds: int = 1000, seed: int = 0) -> pd.
     """Per-column and overall Bradley–Terry ratings (Elo scale, bootstrap CIs, ranks by CI overlap):
     DataFrame[task, model, rating, ci_low, ci_high, rank, items, group]. `items` = how many items the
     model has battles on; `group` numbers the components of models that met (1 when all did)."""
-    from evalboard.leaderboard.ratings import OVERALL, leaderboard_ratings
+    from evalboard.leaderboard.ratings import OVERALL, RatingOptions, leaderboard_ratings
 
     columns = ["task", "model", "rating", "ci_low", "ci_high", "rank", "items", "group"]
     if frame.empty or frame["model"].nunique() < 2:
         return pd.DataFrame(columns=columns)
-    table = leaderboard_ratings(frame, rounds=rounds, seed=seed)
+    table = leaderboard_ratings(frame, RatingOptions(rounds=rounds, seed=seed))
     items = frame.groupby(["task", "model"], observed=True).size()
     totals = frame.groupby("model", observed=True).size()
     table["items"] = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -12,8 +13,10 @@ import pytest
 
 from evalboard.errors import UserError
 from evalboard.leaderboard import ratings as R
+from evalboard.leaderboard.ratings import bootstrap, fitting, inputs
 
 K = 400 / math.log(10)
+TIGHT = R.RatingOptions(tol=1e-12)  # the internal fits below converge further than the default
 
 
 def _per_item(scores: np.ndarray, models: list[str], task: str | None = None) -> pd.DataFrame:
@@ -59,7 +62,7 @@ def _bt_counts(ratings: np.ndarray, games: float) -> np.ndarray:
 @pytest.mark.parametrize(("p", "n"), [(70, 100), (1, 2), (3, 4), (999, 1000), (50, 100)])
 def test_two_models_rating_difference_is_the_log_odds(p: int, n: int) -> None:
     wins = np.array([[0.0, p], [n - p, 0.0]])
-    ratings = R.fit_bradley_terry(wins, prior=1e-12)
+    ratings = R.fit_bradley_terry(wins, R.RatingOptions(prior=1e-12))
     assert ratings[0] - ratings[1] == pytest.approx(400 * math.log10(p / (n - p)), abs=1e-6)
     assert ratings.mean() == pytest.approx(1000.0, abs=1e-9)
     # The default prior is negligible next to the data.
@@ -70,7 +73,7 @@ def test_two_models_rating_difference_is_the_log_odds(p: int, n: int) -> None:
 
 def test_three_models_recover_known_ratings() -> None:
     truth = np.array([1000.0, 1100.0, 1250.0])
-    ratings = R.fit_bradley_terry(_bt_counts(truth, 1e6), prior=1e-12)
+    ratings = R.fit_bradley_terry(_bt_counts(truth, 1e6), R.RatingOptions(prior=1e-12))
     assert ratings - ratings.mean() == pytest.approx(truth - truth.mean(), abs=1e-6)
 
 
@@ -89,13 +92,14 @@ def test_sampled_counts_recover_known_ratings_within_sampling_error() -> None:
 
 def test_many_models_recover_known_ratings() -> None:
     truth = np.linspace(700, 1300, 40)
-    ratings = R.fit_bradley_terry(_bt_counts(truth, 1e5), prior=1e-12)
+    ratings = R.fit_bradley_terry(_bt_counts(truth, 1e5), R.RatingOptions(prior=1e-12))
     assert ratings - ratings.mean() == pytest.approx(truth - truth.mean(), abs=1e-6)
 
 
 def test_anchor_model_gets_the_base_rating() -> None:
     truth = np.array([1000.0, 1100.0, 1250.0])
-    ratings = R.fit_bradley_terry(_bt_counts(truth, 1e6), anchor=1, base=1500.0, prior=1e-12)
+    options = R.RatingOptions(anchor="b", base=1500.0, prior=1e-12)
+    ratings = R.fit_bradley_terry(_bt_counts(truth, 1e6), options, models=["a", "b", "c"])
     assert ratings == pytest.approx(truth + 400.0, abs=1e-6)
 
 
@@ -134,7 +138,29 @@ def test_fit_rejects_bad_input() -> None:
     with pytest.raises(ValueError):
         R.fit_bradley_terry(-np.ones((2, 2)))
     with pytest.raises(ValueError):
-        R.fit_bradley_terry(np.ones((2, 2)), prior=0.0)
+        R.fit_bradley_terry(np.ones((2, 2)), R.RatingOptions(prior=0.0))
+
+
+def test_fit_anchor_is_a_model_name() -> None:
+    wins = _bt_counts(np.array([1000.0, 1100.0]), 100.0)
+    with pytest.raises(ValueError, match="needs `models`"):
+        R.fit_bradley_terry(wins, R.RatingOptions(anchor="b"))
+    with pytest.raises(ValueError, match="needs `models`"):
+        R.fit_bradley_terry(wins, R.RatingOptions(anchor="b"), models=["a", "b", "c"])
+    with pytest.raises(ValueError, match="not one of"):
+        R.fit_bradley_terry(wins, R.RatingOptions(anchor="z"), models=["a", "b"])
+    assert R.fit_bradley_terry(wins, R.RatingOptions(anchor="a"), models=["a", "b"])[0] == 1000.0
+
+
+@pytest.mark.parametrize("bad", [{"rounds": -1}, {"level": 0.0}, {"level": 1.0}, {"prior": 0.0}, {"prior": math.nan}])
+def test_options_are_checked_where_they_are_made(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        R.RatingOptions(**bad)
+
+
+def test_options_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        R.DEFAULT_OPTIONS.rounds = 5
 
 
 # --- counts ----------------------------------------------------------------------------------------------
@@ -178,14 +204,14 @@ def test_counts_and_weighted_counts_match_brute_force(kind: str, monkeypatch: py
         "levels": lambda: rng.integers(0, 5, (n, m)) / 4,
         "continuous": lambda: np.where(rng.random((n, m)) < 0.1, np.nan, rng.random((n, m))),
     }[kind]()
-    wins, ties = R._item_point_counts(scores)
+    wins, ties = inputs.item_point_counts(scores)
     assert wins + ties / 2 == pytest.approx(_brute_force_counts(scores), abs=0)
-    monkeypatch.setattr(R, "_MAX_LEVELS_FOR_MATMUL", 0)  # the per-model loop gives the same counts
-    wins_loop, ties_loop = R._item_point_counts(scores)
+    monkeypatch.setattr(inputs, "_MAX_LEVELS_FOR_MATMUL", 0)  # the per-model loop gives the same counts
+    wins_loop, ties_loop = inputs.item_point_counts(scores)
     assert np.array_equal(wins, wins_loop) and np.array_equal(ties, ties_loop)
-    weights = R._multinomial_item_weights(n, 5, np.random.default_rng(2))
+    weights = bootstrap.item_weights(n, 5, np.random.default_rng(2))
     assert np.all(weights.sum(axis=1) == n)
-    rounds = R._weighted_item_counts(scores, weights)
+    rounds = bootstrap.weighted_item_counts(scores, weights)
     for r in range(5):
         assert rounds[r] == pytest.approx(_brute_force_counts(scores, weights[r]), abs=0)
 
@@ -194,8 +220,8 @@ def test_bootstrap_round_equals_refitting_a_resampled_table() -> None:
     # A round's counts are exactly the pairwise counts of the items drawn with replacement.
     rng = np.random.default_rng(3)
     scores = np.where(rng.random((30, 4)) < 0.15, np.nan, rng.integers(0, 3, (30, 4)) / 2)
-    weights = R._multinomial_item_weights(30, 3, np.random.default_rng(4))
-    rounds = R._weighted_item_counts(scores, weights)
+    weights = bootstrap.item_weights(30, 3, np.random.default_rng(4))
+    rounds = bootstrap.weighted_item_counts(scores, weights)
     for r in range(3):
         drawn = np.repeat(scores, weights[r].astype(int), axis=0)
         models, wins, ties = R.pairwise_counts(_per_item(drawn, ["a", "b", "c", "d"]))
@@ -221,22 +247,24 @@ def test_row_order_does_not_matter() -> None:
     frame = _simulated(6, 80, tasks=2, seed=6)
     shuffled = frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
     pd.testing.assert_frame_equal(
-        R.leaderboard_ratings(frame, rounds=200, seed=3), R.leaderboard_ratings(shuffled, rounds=200, seed=3), check_exact=True
+        R.leaderboard_ratings(frame, R.RatingOptions(rounds=200, seed=3)),
+        R.leaderboard_ratings(shuffled, R.RatingOptions(rounds=200, seed=3)),
+        check_exact=True,
     )
 
 
 def test_seeded_and_deterministic() -> None:
     frame = _simulated(5, 60, tasks=1, seed=7)
-    first = R.bootstrap_ratings(frame, rounds=300, seed=11)
-    pd.testing.assert_frame_equal(first, R.bootstrap_ratings(frame, rounds=300, seed=11), check_exact=True)
-    other = R.bootstrap_ratings(frame, rounds=300, seed=12)
+    first = R.bootstrap_ratings(frame, R.RatingOptions(rounds=300, seed=11))
+    pd.testing.assert_frame_equal(first, R.bootstrap_ratings(frame, R.RatingOptions(rounds=300, seed=11)), check_exact=True)
+    other = R.bootstrap_ratings(frame, R.RatingOptions(rounds=300, seed=12))
     assert np.array_equal(first["rating"], other["rating"])  # the point estimate uses no randomness
     assert not np.array_equal(first["ci_low"], other["ci_low"])
 
 
 def test_bootstrap_table_shape_and_consistency() -> None:
     frame = _simulated(8, 300, tasks=1, seed=8)
-    table = R.bootstrap_ratings(frame, rounds=400, seed=0)
+    table = R.bootstrap_ratings(frame, R.RatingOptions(rounds=400, seed=0))
     assert list(table.columns) == R.RATING_COLUMNS
     assert len(table) == 8 and table["rating"].is_monotonic_decreasing
     assert table["rating"].mean() == pytest.approx(1000.0, abs=1e-9)
@@ -255,7 +283,7 @@ def test_bootstrap_ci_width_tracks_the_sampling_error() -> None:
     a = (rng.random(n) < 0.7).astype(float)
     b = (rng.random(n) < 0.6).astype(float)
     frame = _per_item(np.column_stack([a, b]), ["a", "b"])
-    table = R.bootstrap_ratings(frame, rounds=2000, seed=0, anchor="b").set_index("model")
+    table = R.bootstrap_ratings(frame, R.RatingOptions(rounds=2000, seed=0, anchor="b")).set_index("model")
     share = (1 + a.mean() - b.mean()) / 2
     se_share = np.std(a - b, ddof=0) / 2 / math.sqrt(n)
     # delta method: d(rating)/d(share) = 400 / ln(10) / (share (1 - share))
@@ -268,12 +296,12 @@ def test_bootstrap_ci_width_tracks_the_sampling_error() -> None:
 def test_chord_refits_match_full_newton() -> None:
     frame = _simulated(12, 400, tasks=1, seed=10, binary=False)
     counts = R.pairwise_counts(frame).split_ties()
-    rounds = R._weighted_item_counts(
-        R._item_strata(frame)[1][0].scores, R._multinomial_item_weights(400, 50, np.random.default_rng(0))
+    rounds = bootstrap.weighted_item_counts(
+        inputs.item_strata(frame)[1][0].scores, bootstrap.item_weights(400, 50, np.random.default_rng(0))
     ).astype(np.float64)
-    theta_hat = R._fit_point(counts, R.DEFAULT_PRIOR, 1e-12, 200)
-    chord = R._fit_bootstrap(rounds, counts, theta_hat, R.DEFAULT_PRIOR, 1e-12, 200)
-    newton = R._newton_fit(R._Pairs.from_wins(rounds), np.zeros((50, 12)), R.DEFAULT_PRIOR, 1e-12, 200)
+    theta_hat = fitting.fit_point(counts, TIGHT)
+    chord = fitting.fit_bootstrap(rounds, counts, theta_hat, TIGHT)
+    newton = fitting.newton_fit(fitting.Pairs.from_wins(rounds), np.zeros((50, 12)), TIGHT)
     assert chord == pytest.approx(newton, abs=1e-9)
 
 
@@ -286,15 +314,15 @@ def test_bootstrap_survives_rounds_whose_comparison_graph_splits() -> None:
     frame = _per_item(scores, ["a", "b", "c"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        table = R.bootstrap_ratings(frame, rounds=200, seed=0)
+        table = R.bootstrap_ratings(frame, R.RatingOptions(rounds=200, seed=0))
     assert np.all(np.isfinite(table[["rating", "ci_low", "ci_high"]].to_numpy()))
-    weights = R._multinomial_item_weights(11, 200, np.random.default_rng(1))
-    rounds = R._weighted_item_counts(R._item_strata(frame)[1][0].scores, weights).astype(np.float64)
+    weights = bootstrap.item_weights(11, 200, np.random.default_rng(1))
+    rounds = bootstrap.weighted_item_counts(inputs.item_strata(frame)[1][0].scores, weights).astype(np.float64)
     assert (weights[:, 10] == 0).any()  # some rounds do split
     point = R.pairwise_counts(frame).split_ties()
-    theta_hat = R._fit_point(point, R.DEFAULT_PRIOR, 1e-12, 200)
-    chord = R._fit_bootstrap(rounds, point, theta_hat, R.DEFAULT_PRIOR, 1e-12, 200)
-    newton = np.stack([R._fit_point(w, R.DEFAULT_PRIOR, 1e-12, 200) for w in rounds])
+    theta_hat = fitting.fit_point(point, TIGHT)
+    chord = fitting.fit_bootstrap(rounds, point, theta_hat, TIGHT)
+    newton = np.stack([fitting.fit_point(w, TIGHT) for w in rounds])
     assert chord == pytest.approx(newton, abs=1e-8)
 
 
@@ -305,7 +333,7 @@ def test_bootstrap_with_an_undefeated_model() -> None:
     frame = _per_item(scores, list("abcde"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        table = R.bootstrap_ratings(frame, rounds=200, seed=0).set_index("model")
+        table = R.bootstrap_ratings(frame, R.RatingOptions(rounds=200, seed=0)).set_index("model")
     assert table.index[0] == "a" and np.all(np.isfinite(table.to_numpy(dtype=float)))
     assert table.loc["a", "ci_low"] > table.drop(index="a")["ci_high"].max()
     assert table["rank"].tolist()[0] == 1 and table["rank"].tolist()[1] == 2
@@ -330,14 +358,14 @@ def test_leaderboard_per_task_and_overall() -> None:
     # model-004 only took task0; model-003 skipped some items of task1.
     frame = frame[(frame["model"] != "model-004") | (frame["task"] == "task0")]
     frame = frame[~((frame["model"] == "model-003") & (frame["task"] == "task1") & (frame["item_key"] < "q00040"))]
-    table = R.leaderboard_ratings(frame, rounds=300, seed=2)
+    table = R.leaderboard_ratings(frame, R.RatingOptions(rounds=300, seed=2))
     assert list(table.columns) == ["task", *R.RATING_COLUMNS]
     assert table["task"].unique().tolist() == ["task0", "task1", "task2", R.OVERALL]
     assert (table["task"] == "task0").sum() == 5 and (table["task"] == "task1").sum() == 4
     assert (table["task"] == R.OVERALL).sum() == 5
     # A task's block is bootstrap_ratings on that task's rows.
     for task in ("task0", "task1"):
-        alone = R.bootstrap_ratings(frame[frame["task"] == task], rounds=300, seed=2)
+        alone = R.bootstrap_ratings(frame[frame["task"] == task], R.RatingOptions(rounds=300, seed=2))
         block = table[table["task"] == task].drop(columns="task").reset_index(drop=True)
         pd.testing.assert_frame_equal(block, alone, check_exact=True)
     # Overall: the battles of every task pooled.
@@ -347,16 +375,16 @@ def test_leaderboard_per_task_and_overall() -> None:
     assert overall[pooled.models].to_numpy() == pytest.approx(expected, abs=1e-9)
     pd.testing.assert_frame_equal(
         table[table["task"] == R.OVERALL].drop(columns="task").reset_index(drop=True),
-        R.bootstrap_ratings(frame, rounds=300, seed=2),
+        R.bootstrap_ratings(frame, R.RatingOptions(rounds=300, seed=2)),
         check_exact=True,
     )
 
 
 def test_battles_and_counts_inputs() -> None:
     frame = _simulated(4, 200, tasks=1, seed=12).drop(columns="task")
-    from_items = R.bootstrap_ratings(frame, rounds=300, seed=0)
-    from_battles = R.bootstrap_ratings(R.battles_from_scores(frame), rounds=300, seed=0)
-    from_counts = R.bootstrap_ratings(R.pairwise_counts(frame), rounds=300, seed=0)
+    from_items = R.bootstrap_ratings(frame, R.RatingOptions(rounds=300, seed=0))
+    from_battles = R.bootstrap_ratings(R.battles_from_scores(frame), R.RatingOptions(rounds=300, seed=0))
+    from_counts = R.bootstrap_ratings(R.pairwise_counts(frame), R.RatingOptions(rounds=300, seed=0))
     for other in (from_battles, from_counts):
         assert other["model"].tolist() == from_items["model"].tolist()
         assert other["rating"].to_numpy() == pytest.approx(from_items["rating"].to_numpy(), abs=1e-9)
@@ -366,11 +394,32 @@ def test_battles_and_counts_inputs() -> None:
     swapped = R.battles_from_scores(frame).rename(columns={"model_a": "model_b", "model_b": "model_a"})
     swapped["winner"] = swapped["winner"].map({"a": "b", "b": "a", "tie": "tie"})
     swapped = swapped.sample(frac=1.0, random_state=0)
-    pd.testing.assert_frame_equal(R.bootstrap_ratings(swapped, rounds=300, seed=0), from_counts, check_exact=True)
+    pd.testing.assert_frame_equal(R.bootstrap_ratings(swapped, R.RatingOptions(rounds=300, seed=0)), from_counts, check_exact=True)
+
+
+def test_every_option_reaches_the_tables() -> None:
+    frame = _simulated(5, 200, tasks=2, seed=17)
+    plain = R.leaderboard_ratings(frame, R.RatingOptions(rounds=300))
+    narrow = R.leaderboard_ratings(frame, R.RatingOptions(rounds=300, level=0.5))
+    assert np.array_equal(narrow["rating"], plain["rating"])
+    assert np.all(narrow["ci_high"] - narrow["ci_low"] < plain["ci_high"] - plain["ci_low"])
+    shifted = R.leaderboard_ratings(frame, R.RatingOptions(rounds=300, base=1500.0))
+    assert shifted["ci_low"].to_numpy() == pytest.approx(plain["ci_low"].to_numpy() + 500.0, abs=1e-9)
+    reseeded = R.leaderboard_ratings(frame, R.RatingOptions(rounds=300, seed=1))
+    assert not np.array_equal(reseeded["ci_low"], plain["ci_low"])
+    anchored = R.leaderboard_ratings(frame, R.RatingOptions(rounds=300, anchor="model-002"))
+    assert (anchored.loc[anchored["model"] == "model-002", ["rating", "ci_low", "ci_high"]] == 1000.0).all().all()
+    point = R.leaderboard_ratings(frame, R.RatingOptions(rounds=0))
+    strong_prior = R.leaderboard_ratings(frame, R.RatingOptions(rounds=0, prior=1.0))
+    assert not np.allclose(strong_prior["rating"], point["rating"])
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        R.leaderboard_ratings(frame, R.RatingOptions(rounds=0, max_iter=1))
+    coarse = R.leaderboard_ratings(frame, R.RatingOptions(rounds=0, tol=1.0))  # stops after one Newton step
+    assert not np.array_equal(coarse["rating"], point["rating"])
 
 
 def test_rounds_zero_gives_point_ratings_only() -> None:
-    table = R.bootstrap_ratings(_simulated(4, 50, tasks=1, seed=13), rounds=0)
+    table = R.bootstrap_ratings(_simulated(4, 50, tasks=1, seed=13), R.RatingOptions(rounds=0))
     assert table["ci_low"].isna().all()
     assert table["rank"].tolist() == [1, 2, 3, 4]
 
@@ -384,11 +433,11 @@ def test_user_errors() -> None:
     with pytest.raises(UserError, match="winner"):
         R.bootstrap_ratings(pd.DataFrame({"model_a": ["x"], "model_b": ["y"], "winner": ["x"]}))
     with pytest.raises(UserError, match="anchor"):
-        R.bootstrap_ratings(good, rounds=10, anchor="nobody")
+        R.bootstrap_ratings(good, R.RatingOptions(rounds=10, anchor="nobody"))
     with pytest.raises(UserError, match="empty"):
         R.bootstrap_ratings(good.iloc[:0])
     with pytest.raises(UserError, match="rename"):
-        R.leaderboard_ratings(good.assign(task=R.OVERALL), rounds=10)
+        R.leaderboard_ratings(good.assign(task=R.OVERALL), R.RatingOptions(rounds=10))
     with pytest.raises(UserError, match="numeric"):
         R.bootstrap_ratings(good.assign(score="high"))
 
@@ -398,7 +447,7 @@ def test_timing_100_models_6_tasks_5k_items() -> None:
     frame = _simulated(100, 5000, tasks=6, seed=15)
     start = time.perf_counter()
     cpu = time.process_time()
-    table = R.leaderboard_ratings(frame, rounds=1000, seed=0)
+    table = R.leaderboard_ratings(frame, R.RatingOptions(rounds=1000, seed=0))
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     print(
         f"\nratings: 100 models x 6 tasks x 5000 items ({len(frame):,} scores), 1000 bootstrap rounds, "
