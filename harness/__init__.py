@@ -1,5 +1,11 @@
-"""evalboard: benchmark language models on real items and publish a leaderboard."""
+"""evalboard: benchmark language models on real items and publish a leaderboard.
 
+The public Python surface is what `__all__` names; every other module is internal and may move
+(docs/architecture.md). The names are loaded on first use, so `import evalboard` stays cheap
+(no torch, no pandas) for the CLI and for tools that only read results.
+"""
+
+import importlib
 import os
 from typing import Any
 
@@ -11,11 +17,25 @@ __version__ = "0.1.0"
 # It only takes effect if set before torch starts its thread pool, hence here.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# public name -> the module that defines it
+_PUBLIC = {
+    "evaluate": "evalboard.engine.api",
+    "RunRecord": "evalboard.records.run_record",
+    "load_run": "evalboard.records.run_record",
+    "list_runs": "evalboard.records.store",
+    "compare_runs": "evalboard.comparison.compare",
+    "build_leaderboard": "evalboard.leaderboard.build",
+    "discover_tasks": "evalboard.taskdef.registry",
+    "UserError": "evalboard.errors",
+}
+__all__ = ["__version__", *_PUBLIC]
+
 
 def __getattr__(name: str) -> Any:
-    # `evalboard.evaluate` without importing the engine (and torch) at package import time.
-    if name == "evaluate":
-        from evalboard.engine.api import evaluate
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'evalboard' has no attribute {name!r}")
 
-        return evaluate
-    raise AttributeError(name)
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -112,3 +112,16 @@ def test_no_task_name_in_the_engine() -> None:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
                 offenders.append(f"{file.relative_to(REPO)}:{node.lineno} {node.value!r}")
     assert not offenders, offenders
+
+
+def test_the_public_surface_resolves_and_importing_it_is_light() -> None:
+    import subprocess
+    import sys
+
+    import evalboard
+
+    for name in evalboard.__all__:
+        assert getattr(evalboard, name) is not None, name
+    code = "import sys, evalboard; print(sorted(m for m in ('torch', 'pandas', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
