@@ -31,14 +31,18 @@ import json
 import os
 import sys
 import traceback
-from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Annotated, Any, ClassVar, Iterator, Literal, Sequence, TextIO
 
 import yaml
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo,
+                      create_model, field_validator, model_validator)
+from pydantic_core import PydanticCustomError, PydanticUseDefault
 
+from evalboard.engine.options import (NonEmptyStr, NonNegativeInt, RunOptions, StrictInt, StrictStr, config_keys,
+                                      dotted, error_line)
 from evalboard.errors import UserError
 from evalboard.fingerprint import stable_hash
 from evalboard.leaderboard.build import DEFAULT_TITLE, STATE_DIR, build_leaderboard, status_path
@@ -46,77 +50,130 @@ from evalboard.records.run_record import RunRecord
 from evalboard.atomic import write_text_atomic
 from evalboard.records.store import list_runs
 
-# evaluate() keywords a config may set, and where.
-MODEL_KEYS = {"apply_chat_template", "system_prompt", "formulation", "batch_size", "device", "dtype", "concurrency"}
-TASK_KEYS = {"limit", "num_fewshot", "formulation", "samples_per_problem", "temperature", "max_new_tokens",
-             "allow_code_execution"}
-DEFAULT_KEYS = MODEL_KEYS | TASK_KEYS | {"seed", "data_source", "data_dir", "cache"}
-TOP_KEYS = {"results", "output", "title", "bootstrap_rounds", "bootstrap_seed", "include_paths",
-            "check_model_fingerprint", "defaults", "models", "tasks"}
-CHECK_MODES = ("auto", "always", "never")
-
-
 # ---------------------------------------------------------------------------------------------
 # Config
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ModelEntry:
-    spec: str
-    label: str
-    options: dict[str, Any] = field(default_factory=dict)
+class _Section(BaseModel):
+    """A part of the config that sets run options (RunOptions' fields, strictly validated)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    _identity: ClassVar[set[str]] = set()  # keys that name the entry rather than set an option
+
+    def options(self) -> dict[str, Any]:
+        """The evaluate() keywords this section gives (only those written in the config)."""
+        return self.model_dump(exclude_unset=True, exclude=self._identity)
 
 
-@dataclass(frozen=True)
-class TaskEntry:
-    name: str
-    options: dict[str, Any] = field(default_factory=dict)
+def _options_section(name: str, section: str, base: type[_Section], doc: str) -> Any:
+    """`base` plus the RunOptions fields a config may set in `section`, with their types and checks."""
+    fields: dict[str, Any] = {key: (RunOptions.model_fields[key].annotation, RunOptions.model_fields[key])
+                              for key in config_keys(section)}
+    return create_model(name, __base__=base, __doc__=doc, __module__=__name__, **fields)
 
 
-@dataclass
-class NightlyConfig:
-    path: Path
-    results: Path
-    output: Path
-    title: str
-    rounds: int
-    seed: int
-    include_paths: list[Path]
-    check_model_fingerprint: str
-    defaults: dict[str, Any]
-    models: list[ModelEntry]
-    tasks: list[TaskEntry]
+class _ModelBase(_Section):
+    model_config = ConfigDict(json_schema_extra={"allowed": "a model spec or a mapping with spec: and model options"})
+    _identity: ClassVar[set[str]] = {"spec", "label"}
+    spec: NonEmptyStr
 
-    def options_for(self, model: ModelEntry, task: TaskEntry) -> dict[str, Any]:
+    @model_validator(mode="before")
+    @classmethod
+    def _from_spec(cls, data: Any) -> Any:
+        """A bare string is a spec; the label defaults to the spec."""
+        data = {"spec": data} if isinstance(data, str) else data
+        if isinstance(data, dict) and isinstance(data.get("spec"), str) and data.get("label") is None:
+            data = {**data, "label": data["spec"]}
+        return data
+
+
+class _TaskBase(_Section):
+    model_config = ConfigDict(json_schema_extra={"allowed": "a task name or a mapping with name: and task options"})
+    _identity: ClassVar[set[str]] = {"name"}
+    name: NonEmptyStr
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+
+Defaults = _options_section("Defaults", "defaults", _Section, "`defaults:`: options for every cell.")
+ModelEntry = _options_section("ModelEntry", "models", _ModelBase, "A `models:` entry and its own options.")
+TaskEntry = _options_section("TaskEntry", "tasks", _TaskBase, "A `tasks:` entry and its own options.")
+
+
+def _empty_is_default(value: Any) -> Any:
+    """`defaults:` or `include_paths:` written with nothing after it means the default."""
+    if value is None:
+        raise PydanticUseDefault()
+    return value
+
+
+class NightlyConfig(BaseModel):
+    """leaderboard.yaml (docs/nightly.md). Relative paths are relative to the config's folder."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    results: Path = Field(Path("results"), validate_default=True)
+    output: Path = Field(Path("results/leaderboard/index.html"), validate_default=True)
+    title: StrictStr = DEFAULT_TITLE
+    bootstrap_rounds: NonNegativeInt = 1000
+    bootstrap_seed: StrictInt = 0
+    include_paths: Annotated[list[Path], BeforeValidator(_empty_is_default)] = []
+    check_model_fingerprint: Literal["auto", "always", "never"] = "auto"
+    defaults: Annotated[Defaults, BeforeValidator(_empty_is_default)] = Defaults()  # type: ignore[valid-type]
+    models: list[ModelEntry] = Field(  # type: ignore[valid-type]
+        min_length=1, json_schema_extra={"allowed": "a non-empty list of model specs or mappings with spec:"})
+    tasks: list[TaskEntry] = Field(  # type: ignore[valid-type]
+        min_length=1, json_schema_extra={"allowed": "a non-empty list of task names or mappings with name:"})
+    _path: Path = PrivateAttr(default=Path("leaderboard.yaml"))
+
+    @field_validator("results", "output", "include_paths")
+    @classmethod
+    def _relative_to_config(cls, value: Any, info: ValidationInfo) -> Any:
+        base = (info.context or {}).get("base", Path("."))
+        return [base / p for p in value] if isinstance(value, list) else base / value
+
+    @model_validator(mode="after")
+    def _distinct_labels(self) -> "NightlyConfig":
+        labels = [m.label for m in self.models]
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise PydanticCustomError("evalboard", "model label(s) {labels} appear twice in models:; give each "
+                                      "a distinct `label:`", {"labels": ", ".join(duplicates)})
+        return self
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def options_for(self, model: Any, task: Any) -> dict[str, Any]:
         """evaluate() keywords for one cell: defaults, then the task's, then the model's."""
-        return {**self.defaults, **task.options, **model.options}
+        return {**self.defaults.options(), **task.options(), **model.options()}
 
 
-def _check_keys(where: str, given: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(given) - allowed)
-    if unknown:
-        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+def _config_path_text(raw: dict[str, Any]) -> Any:
+    """Field paths for errors, naming the entry: `tasks[1] (mmlu).limit`."""
 
+    def text(loc: Sequence[str | int]) -> str:
+        out = dotted(loc)
+        if len(loc) >= 2 and loc[0] in ("models", "tasks") and isinstance(loc[1], int):
+            entries = raw.get(loc[0])
+            item = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else None
+            name = item.get("spec" if loc[0] == "models" else "name") if isinstance(item, dict) else None
+            if isinstance(name, str):
+                head = f"{loc[0]}[{loc[1]}] ({name})"
+                out = head + out[len(f"{loc[0]}[{loc[1]}]"):]
+        return out
 
-def _entries(raw: Any, what: str, key: str, allowed: set[str]) -> list[tuple[str, dict[str, Any]]]:
-    if not isinstance(raw, list) or not raw:
-        raise UserError(f"the config needs a non-empty `{what}:` list")
-    out = []
-    for k, item in enumerate(raw):
-        if isinstance(item, str):
-            out.append((item, {}))
-        elif isinstance(item, dict) and isinstance(item.get(key), str):
-            options = {k2: v for k2, v in item.items() if k2 != key}
-            _check_keys(f"{what}[{k}] ({item[key]})", options, allowed)
-            out.append((item[key], options))
-        else:
-            raise UserError(f"{what}[{k}] must be a string or a mapping with `{key}:`")
-    return out
+    return text
 
 
 def load_config(path: str | Path) -> NightlyConfig:
-    """Read and validate leaderboard.yaml; relative paths are relative to the config's folder."""
+    """Read and validate leaderboard.yaml strictly; any problem is one UserError line naming the
+    file, the field and what it allows."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -126,34 +183,13 @@ def load_config(path: str | Path) -> NightlyConfig:
         raise UserError(f"config file {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise UserError(f"config file {path} must be a YAML mapping with `models:` and `tasks:`")
-    _check_keys(str(path), raw, TOP_KEYS)
-    base = path.resolve().parent
-    defaults = raw.get("defaults") or {}
-    if not isinstance(defaults, dict):
-        raise UserError("`defaults:` must be a mapping of evaluation options")
-    _check_keys("defaults", defaults, DEFAULT_KEYS)
-    models = []
-    for spec, options in _entries(raw.get("models"), "models", "spec", MODEL_KEYS | {"label"}):
-        label = str(options.pop("label", None) or spec)
-        models.append(ModelEntry(spec, label, options))
-    labels = [m.label for m in models]
-    duplicates = sorted({label for label in labels if labels.count(label) > 1})
-    if duplicates:
-        raise UserError(f"model label(s) {', '.join(duplicates)} appear twice in models:; give each a distinct `label:`")
-    tasks = [TaskEntry(name, options) for name, options in _entries(raw.get("tasks"), "tasks", "name", TASK_KEYS)]
-    mode = str(raw.get("check_model_fingerprint", "auto"))
-    if mode not in CHECK_MODES:
-        raise UserError(f"check_model_fingerprint must be one of {', '.join(CHECK_MODES)}, not {mode!r}")
     try:
-        rounds, seed = int(raw.get("bootstrap_rounds", 1000)), int(raw.get("bootstrap_seed", 0))
-    except (TypeError, ValueError):
-        raise UserError("bootstrap_rounds and bootstrap_seed must be whole numbers") from None
-    return NightlyConfig(
-        path=path, results=base / str(raw.get("results", "results")),
-        output=base / str(raw.get("output", "results/leaderboard/index.html")), title=str(raw.get("title", DEFAULT_TITLE)),
-        rounds=rounds, seed=seed, include_paths=[base / str(p) for p in raw.get("include_paths") or []],
-        check_model_fingerprint=mode, defaults=defaults, models=models, tasks=tasks,
-    )
+        config = NightlyConfig.model_validate(raw, context={"base": path.resolve().parent})
+    except ValidationError as exc:
+        raise UserError(error_line(exc, NightlyConfig, str(path), dialect="yaml",
+                                   path_text=_config_path_text(raw))) from None
+    config._path = path
+    return config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,16 +243,6 @@ class Plan:
         return "\n".join(lines)
 
 
-def _task_options(options: dict[str, Any]):
-    """TaskOptions exactly as evalboard.evaluate() builds them from the same keywords."""
-    import inspect
-
-    from evalboard.engine.api import task_options
-
-    accepted = inspect.signature(task_options).parameters
-    return task_options(**{k: v for k, v in options.items() if k in accepted})
-
-
 def _expected_fingerprint(prepared: Any, formulation: str, model_name: str) -> str:
     """The task fingerprint a run would record now, given the formulation the model got last time."""
     from evalboard.models.adapters.base import Capabilities
@@ -255,7 +281,7 @@ def _plan_cell(config: NightlyConfig, model: ModelEntry, task: TaskEntry, specs:
     try:
         if task.name not in specs:
             raise UserError(f"unknown task {task.name}; run `evalboard tasks` to list them")
-        task_options = _task_options(options)
+        task_options = RunOptions.parse(options, where=str(config.path)).task_options()
         key = (task.name, repr(task_options))
         if key not in prepared_cache:
             prepared_cache[key] = prepare_task(specs[task.name], task_options)
@@ -387,12 +413,10 @@ def update_lock(results: Path) -> Iterator[None]:
 
 
 def _current_fingerprint(config: NightlyConfig, model: ModelEntry) -> str:
-    from evalboard.models.adapters.base import AdapterSettings, ModelSpec, load_adapter
+    from evalboard.models.adapters.base import ModelSpec, load_adapter
 
-    options = {**config.defaults, **model.options}
-    settings = AdapterSettings(batch_size=int(options.get("batch_size", 8)), device=options.get("device", "auto"),
-                               dtype=options.get("dtype", "auto"), concurrency=int(options.get("concurrency", 8)))
-    adapter = load_adapter(ModelSpec.parse(model.spec), settings)
+    options = RunOptions.parse({**config.defaults.options(), **model.options()}, where=str(config.path))
+    adapter = load_adapter(ModelSpec.parse(model.spec), options.adapter_settings())
     try:
         return stable_hash(adapter.fingerprint())
     finally:
@@ -434,15 +458,14 @@ def _evaluate_model(config: NightlyConfig, model: ModelEntry, todo: list[CellPla
         fresh = [c for c in fresh if c not in changed]
     done: set[str] = set()
     while queue:
-        groups: dict[str, list[CellPlan]] = defaultdict(list)
-        for cell in queue:
+        groups: dict[str, tuple[dict[str, Any], list[CellPlan]]] = {}
+        for cell in queue:  # cells with the same options run together
             options = config.options_for(model, cell.task)
-            groups[json.dumps(options, sort_keys=True, default=str)].append(cell)
+            groups.setdefault(json.dumps(options, sort_keys=True, default=str), (options, []))[1].append(cell)
         queue = []
         for key in sorted(groups):
-            cells = groups[key]
+            options, cells = groups[key]
             names = [c.task.name for c in cells]
-            options = json.loads(key)
             print(f"{model.label}: evaluating {', '.join(names)}", file=log, flush=True)
             try:
                 record = evaluate(model.spec, names, output_dir=config.results, label=model.label,
@@ -496,7 +519,7 @@ def run_update(config: NightlyConfig, *, dry_run: bool = False, log: TextIO = sy
             evaluated += done
             failures += failed
         _write_status(config.results, failures)
-        report = build_leaderboard(config.results, config.output, rounds=config.rounds, seed=config.seed,
+        report = build_leaderboard(config.results, config.output, rounds=config.bootstrap_rounds, seed=config.bootstrap_seed,
                                    title=config.title)
         print(f"evaluated {len(evaluated)} cell(s), {len(failures)} failure(s); page {report.page}", file=log)
         return UpdateResult(evaluated, failures, report.page)

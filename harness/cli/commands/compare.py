@@ -25,7 +25,7 @@ _EPILOG = """examples:
 
 exit codes: 0 compared; 1 --fail-on-regression tripped; 2 bad input"""
 # Evaluation flags that still mean something when comparing two saved runs.
-_SHARED_FLAGS = {"tasks", "output"}
+_SHARED_FLAGS = {"tasks", "output_dir"}
 
 
 def _threshold(text: str) -> float:
@@ -83,12 +83,12 @@ def find_run(reference: str, results_dir: Path):
         raise UserError(f"{folder} cannot be read as an evalboard run ({exc}); pass another run") from exc
 
 
-def _evaluation_flags_given(args: argparse.Namespace, defaults: dict[str, object]) -> list[str]:
-    return [f"--{dest.replace('_', '-')}" for dest, default in defaults.items()
-            if dest not in _SHARED_FLAGS and getattr(args, dest) != default]
+def _evaluation_flags_given(args: argparse.Namespace, evaluation: list[argparse.Action]) -> list[str]:
+    return [action.option_strings[0] for action in evaluation
+            if action.dest not in _SHARED_FLAGS and getattr(args, action.dest) != action.default]
 
 
-def _load_or_evaluate(args: argparse.Namespace, defaults: dict[str, object]):
+def _load_or_evaluate(args: argparse.Namespace, evaluation: list[argparse.Action]):
     one_shot = args.base is not None or args.candidate is not None
     if args.label is not None:
         raise UserError("--label names one model; use --base-label and --candidate-label")
@@ -96,14 +96,14 @@ def _load_or_evaluate(args: argparse.Namespace, defaults: dict[str, object]):
         if len(args.runs) != 2:
             raise UserError(f"give two runs (BASE_RUN CANDIDATE_RUN), got {len(args.runs)}; or evaluate both "
                             f"with --base SPEC --candidate SPEC --tasks a,b")
-        extra = _evaluation_flags_given(args, defaults) + [
+        extra = _evaluation_flags_given(args, evaluation) + [
             flag for flag, value in (("--base-label", args.base_label), ("--candidate-label", args.candidate_label))
             if value is not None
         ]
         if extra:
             raise UserError(f"{', '.join(extra)} only apply when evaluating (--base/--candidate), not to "
                             f"two saved runs")
-        return find_run(args.runs[0], args.output), find_run(args.runs[1], args.output)
+        return find_run(args.runs[0], args.output_dir), find_run(args.runs[1], args.output_dir)
     if args.runs:
         raise UserError("give either two saved runs or --base/--candidate, not both")
     if args.base is None or args.candidate is None:
@@ -122,11 +122,11 @@ def _load_or_evaluate(args: argparse.Namespace, defaults: dict[str, object]):
     return records[0], records[1]
 
 
-def _compare(args: argparse.Namespace, defaults: dict[str, object]) -> int:
+def _compare(args: argparse.Namespace, evaluation: list[argparse.Action]) -> int:
     from evalboard.comparison.compare import compare_runs
     from evalboard.comparison.compare_report import format_table, to_html, to_json_text, to_markdown, write_text
 
-    base, candidate = _load_or_evaluate(args, defaults)
+    base, candidate = _load_or_evaluate(args, evaluation)
     comparison = compare_runs(base, candidate, tasks=_names(args.tasks) or None,
                               trained_on=_names(args.trained_on), alpha=args.alpha)
     print(format_table(comparison))
@@ -172,9 +172,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     before = len(parser._actions)
     evaluation = parser.add_argument_group(
         "evaluating first (with --base/--candidate; --tasks also limits a comparison of saved runs)")
-    add_run_arguments(evaluation, model_required=False)  # type: ignore[arg-type]  # a group adds arguments alike
-    defaults = {action.dest: action.default for action in parser._actions[before:]}
+    add_run_arguments(evaluation, model_required=False)
+    evaluation_flags = parser._actions[before:]
     # `--results` reads better when comparing saved runs; it is the same folder as --output.
-    parser.add_argument("--results", dest="output", type=Path, default=argparse.SUPPRESS, metavar="DIR",
+    parser.add_argument("--results", dest="output_dir", type=Path, default=argparse.SUPPRESS, metavar="DIR",
                         help="where saved runs live and new ones are written (default: results/)")
-    parser.set_defaults(handler=lambda args: _compare(args, defaults))
+    parser.set_defaults(handler=lambda args: _compare(args, evaluation_flags))

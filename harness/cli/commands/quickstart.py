@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalboard.models.default_model import DEFAULT_MODEL_SPEC
+from evalboard.cli.commands.run import add_option
 from evalboard.cli.summary import print_summary
+from evalboard.models.default_model import DEFAULT_MODEL_SPEC
 
 if TYPE_CHECKING:
     from evalboard.taskdef.spec import TaskSpec
@@ -72,25 +72,26 @@ def _quickstart(args: argparse.Namespace) -> int:
                 continue
             print(f"== {model.label}: {', '.join(tasks)} ({limit} items each)", flush=True)
             record = evaluate(
-                model.spec, tasks, limit=limit, output_dir=args.output, label=model.label,
+                model.spec, tasks, limit=limit, output_dir=args.output_dir, label=model.label,
                 apply_chat_template=model.apply_chat_template, allow_code_execution=True,
                 max_new_tokens=max_new_tokens, batch_size=args.batch_size, progress=True,
             )
             print_summary(record)
     from evalboard.leaderboard.build import build_leaderboard
 
-    page = args.output / "leaderboard" / "index.html"
-    build_leaderboard(args.output, page)
+    page = args.output_dir / "leaderboard" / "index.html"
+    build_leaderboard(args.output_dir, page)
     print(f"leaderboard: {page.resolve()}")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("quickstart", help="evaluate the default model on every task (small limits)")
-    parser.add_argument("--limit", type=int, default=20, help="items per multiple-choice task")
-    parser.add_argument("--generative-limit", type=int, default=5, help="items per generative task")
-    parser.add_argument("--max-new-tokens", type=int, default=256, help="cap on generated tokens (recorded)")
+    add_option(parser, "limit", default=20, help="items per multiple-choice task")
+    add_option(parser, "limit", flag="--generative-limit", dest="generative_limit", default=5,
+               help="items per generative task")
+    add_option(parser, "max_new_tokens", default=256, help="cap on generated tokens (recorded)")
     parser.add_argument("--tasks", default=None)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--output", type=Path, default=Path("results"))
+    add_option(parser, "batch_size")
+    add_option(parser, "output_dir")
     parser.set_defaults(handler=_quickstart)

@@ -1,51 +1,87 @@
-"""`evalboard run`: evaluate one model on some tasks (flags familiar to lm-eval users)."""
+"""`evalboard run`: evaluate one model on some tasks (flags familiar to lm-eval users).
+
+The evaluation flags are generated from `RunOptions` (evalboard.engine.options): one flag per
+option, its type, default and help from there, so a new option is a flag without touching this file.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any, Callable
 
-from evalboard.errors import UserError
 from evalboard.cli.summary import print_summary
+from evalboard.engine.options import RunOptions, check_value, describe, field_schema, option_info
+from evalboard.errors import UserError
+
+_TEXT_TO = {"integer": int, "number": float, "string": str}
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {value}")
-    return value
+def _scalar(node: dict[str, Any]) -> dict[str, Any]:
+    """The non-null branch of an optional option's schema."""
+    branches = [n for n in node.get("anyOf", [node]) if n.get("type") != "null"]
+    return branches[0] if len(branches) == 1 else node
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, model_required: bool = True) -> None:
-    """The evaluation flags shared by `run`, `quickstart` and `compare`."""
+def _parser_for(name: str, node: dict[str, Any], item: bool = False) -> Callable[[str], Any]:
+    """argparse `type=`: the flag's text as RunOptions takes it, checked the same way (`item`: one
+    element of a list option, given once per flag)."""
+    convert = Path if node.get("format") == "path" else _TEXT_TO.get(node.get("type", "string"), str)
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {describe(node, {}, 'cli')}, not {text!r}") from None
+        try:
+            return check_value(name, [value])[0] if item else check_value(name, value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def _metavar(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_").upper()
+
+
+def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, *, flag: str | None = None,
+               dest: str | None = None, **overrides: Any) -> argparse.Action:
+    """The flag of one RunOptions field (`overrides`: another default or help, e.g. quickstart's)."""
+    info, field = option_info(name), RunOptions.model_fields[name]
+    node = field_schema(name)
+    flag = flag or info.flag or f"--{name.replace('_', '-')}"
+    kwargs: dict[str, Any] = {"dest": dest or name, "default": field.get_default(call_default_factory=True),
+                              "help": info.help}
+    kinds = {n.get("type") for n in node.get("anyOf", [node])}
+    if "boolean" in kinds:
+        kwargs["action"] = "store_false" if kwargs["default"] else "store_true"
+    elif "array" in kinds:
+        kwargs.update(action="append", type=_parser_for(name, node["items"], item=True), metavar=_metavar(flag))
+    else:
+        scalar = _scalar(node)
+        kwargs["type"] = _parser_for(name, scalar)
+        if "enum" in scalar:
+            kwargs["choices"] = scalar["enum"]
+        else:
+            kwargs["metavar"] = _metavar(flag)
+    kwargs.update(overrides)
+    return parser.add_argument(flag, **kwargs)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, model_required: bool = True) -> None:
+    """The evaluation flags shared by `run` and `compare`: --model, --tasks and every RunOptions field."""
     if model_required:
         parser.add_argument("--model", required=True, help="model spec, e.g. hf:PATH_OR_ID, hf:BASE,adapter=PATH, "
                             "vllm:PATH, openai-compatible:URL#MODEL, openai:MODEL, anthropic:MODEL")
     parser.add_argument("--tasks", help="comma-separated task names (see `evalboard tasks`)")
-    parser.add_argument("--num-fewshot", type=int, default=None, help="few-shot examples (default: the task's)")
-    parser.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first N items of each task")
-    parser.add_argument("--batch-size", type=positive_int, default=8)
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--output", type=Path, default=Path("results"), help="results store (default: results/)")
-    parser.add_argument("--apply-chat-template", action="store_true", help="prompt as a chat; few-shot as turns")
-    parser.add_argument("--system-prompt", default=None)
-    parser.add_argument("--formulation", choices=["auto", "loglikelihood", "generative"], default="auto",
-                        help="multiple choice by loglikelihood or by a generated letter (auto: by capability)")
-    parser.add_argument("--data-source", choices=["auto", "offline", "hub"], default="auto")
-    parser.add_argument("--data-dir", type=Path, default=None, help="local copies: DIR/<task>/<split>.jsonl")
-    parser.add_argument("--include-path", type=Path, action="append", default=[], help="a directory of your own task files")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="auto")
-    parser.add_argument("--concurrency", type=positive_int, default=8, help="parallel requests to remote models")
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
-    parser.add_argument("--allow-code-execution", action="store_true", help="run generated code (sandboxed) for HumanEval")
-    parser.add_argument("--samples-per-problem", type=positive_int, default=None)
-    parser.add_argument("--temperature", type=float, default=None)
-    parser.add_argument("--max-new-tokens", type=positive_int, default=None)
-    parser.add_argument("--label", default=None, help="display name for the leaderboard")
+    for name in RunOptions.model_fields:
+        add_option(parser, name)
+
+
+def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """evaluate() keywords from the parsed flags (those this command has)."""
+    return {name: getattr(args, name) for name in RunOptions.model_fields if hasattr(args, name)}
 
 
 def evaluate_from_args(args: argparse.Namespace, model: str, tasks: str):
@@ -53,15 +89,7 @@ def evaluate_from_args(args: argparse.Namespace, model: str, tasks: str):
 
     if not tasks:
         raise UserError("no tasks given; pass --tasks a,b (see `evalboard tasks`)")
-    return evaluate(
-        model, tasks, num_fewshot=args.num_fewshot, limit=args.limit, batch_size=args.batch_size,
-        seed=args.seed, output_dir=args.output, apply_chat_template=args.apply_chat_template,
-        system_prompt=args.system_prompt, formulation=args.formulation, data_source=args.data_source,
-        data_dir=args.data_dir, include_paths=args.include_path, device=args.device, dtype=args.dtype,
-        concurrency=args.concurrency, cache=not args.no_cache, allow_code_execution=args.allow_code_execution,
-        samples_per_problem=args.samples_per_problem, temperature=args.temperature,
-        max_new_tokens=args.max_new_tokens, label=args.label, progress=True,
-    )
+    return evaluate(model, tasks, progress=True, **options_from_args(args))
 
 
 def _run(args: argparse.Namespace) -> int:
