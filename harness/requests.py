@@ -14,6 +14,8 @@ from typing import Literal, Union
 Message = tuple[str, str]  # (role, content); a tuple so requests stay hashable
 Prompt = Union[str, tuple[Message, ...]]
 RequestKind = Literal["loglikelihood", "loglikelihood_rolling", "generate"]
+# How a multiple-choice task is asked: by loglikelihood, by a generated letter, or by capability.
+FormulationChoice = Literal["auto", "loglikelihood", "generative"]
 
 
 @dataclass(frozen=True)

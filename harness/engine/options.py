@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, ValidationEr
 
 from evalboard.errors import UserError
 from evalboard.taskdef.data import DataSourceChoice
-from evalboard.taskdef.prepared import FormulationChoice
+from evalboard.requests import FormulationChoice
 
 if TYPE_CHECKING:
     from evalboard.engine.evaluator import RunConfig

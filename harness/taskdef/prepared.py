@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from evalboard.taskdef.data import DataSourceChoice, load_split
 from evalboard.errors import UserError
@@ -12,12 +12,11 @@ from evalboard.taskdef.fewshot import select_fewshot
 from evalboard.fingerprint import stable_hash
 from evalboard.taskdef.shapes import Shape, ShapeContext, shapes_for
 from evalboard.taskdef.prompting import PromptStyle
-from evalboard.requests import Capabilities, Request
+from evalboard.requests import Capabilities, FormulationChoice, Request
 from evalboard.taskdef.registry import has_hook, hook
 from evalboard.taskdef.spec import TaskSpec
 
 Doc = dict[str, Any]
-FormulationChoice = Literal["auto", "loglikelihood", "generative"]
 
 
 @dataclass(frozen=True)
