@@ -176,7 +176,7 @@ def _resolve_status(cells: pd.DataFrame) -> pd.DataFrame:
         cells.loc[odd, "status"] = DIFFERS
         cells.loc[odd, "reason"] = (
             "measured under a different task fingerprint than most models in this column "
-            "(other seed, task definition, data or generation settings)"
+            "(other seed, task definition, data, generation settings or evalboard scoring code)"
         )
     return cells
 

@@ -21,16 +21,14 @@ import datasets
 import pytest
 
 from evalboard.errors import UserError
+from evalboard.taskdef.prepared import TaskOptions, prepare_task
+from evalboard.taskdef.registry import discover_tasks
 from evalboard.taskdef.scorers import ifeval
-from evalboard.taskdef.scorers.ifeval import (
-    IFEVAL_METRICS,
-    aggregate_ifeval,
-    load_ifeval_docs,
-    normalise_ifeval_doc,
-    score_ifeval,
-)
+from evalboard.taskdef.scorers.ifeval import IFEVAL_METRICS, aggregate_ifeval, score_ifeval
+from evalboard.tasks.ifeval import to_docs
 
-DOCS = load_ifeval_docs()
+# The offline items exactly as the ifeval task loads them (its data path, its to_docs hook).
+DOCS = prepare_task(discover_tasks()["ifeval"], TaskOptions(data_source="offline")).docs
 
 
 def _hub_form(docs: list[dict]) -> list[dict]:
@@ -43,8 +41,9 @@ def _hub_form(docs: list[dict]) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def lm_eval_task():
-    # Our offline NLTK set-up (and langdetect seed) must come before lm-eval loads the checkers.
-    ifeval.ensure_ifeval_checkers()
+    # Our offline NLTK set-up (and langdetect seed) must come before lm-eval loads the checkers:
+    # scoring once loads them our way.
+    score_ifeval(DOCS[0], "")
     from lm_eval.api.task import ConfigurableTask
     from lm_eval.tasks._yaml_loader import load_yaml
     from lm_eval.tasks.ifeval import utils
@@ -112,7 +111,7 @@ def _lm_eval_scores(
 def test_first_60_prompts_match_lm_eval(lm_eval_task, kind):
     hub_docs = list(lm_eval_task.test_docs())[:60]  # what lm-eval itself iterates over
     docs = DOCS[:60]
-    assert [normalise_ifeval_doc(d) for d in hub_docs] == docs
+    assert to_docs(hub_docs, "hub") == docs
     responses = [RESPONSES[kind](doc) for doc in docs]
     ref_samples, ref_aggregate = _lm_eval_scores(lm_eval_task, hub_docs, responses)
     ours = [score_ifeval(doc, response) for doc, response in zip(docs, responses, strict=True)]
@@ -225,11 +224,14 @@ def test_fresh_interpreter_needs_no_network_or_download(tmp_path):
 
         nltk.download = refuse
         socket.socket.connect = socket.create_connection = refuse
-        from evalboard.taskdef.scorers.ifeval import load_ifeval_docs, score_ifeval
+        from evalboard.taskdef.prepared import TaskOptions, prepare_task
+        from evalboard.taskdef.registry import discover_tasks
+        from evalboard.taskdef.scorers.ifeval import score_ifeval
         from evalboard.taskdef.scorers.nltk_offline import ensure_punkt_tab
 
         wanted = "length_constraints:number_sentences"  # punkt_tab splits the sentences
-        docs = [d for d in load_ifeval_docs() if wanted in d["instruction_id_list"]]
+        items = prepare_task(discover_tasks()["ifeval"], TaskOptions(data_source="offline")).docs
+        docs = [d for d in items if wanted in d["instruction_id_list"]]
         scores = score_ifeval(docs[0], "One sentence here. Another one there! A third?")
         print(json.dumps({"punkt_tab": ensure_punkt_tab(), "scores": scores}))
         """,
@@ -247,9 +249,10 @@ def test_missing_lm_eval_is_a_user_error(tmp_path):
         import sys
         sys.modules["lm_eval"] = None  # as if lm-eval were not installed
         from evalboard.errors import UserError
-        from evalboard.taskdef.scorers.ifeval import load_ifeval_docs, score_ifeval
+        from evalboard.taskdef.scorers.ifeval import score_ifeval
+        doc = {"key": 1, "prompt": "p", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}
         try:
-            score_ifeval(load_ifeval_docs()[0], "text")
+            score_ifeval(doc, "text")
         except UserError as exc:
             print("USER ERROR:", exc)
         """,

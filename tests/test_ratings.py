@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 import warnings
 
 import numpy as np
@@ -14,38 +13,10 @@ import pytest
 from evalboard.errors import UserError
 from evalboard.leaderboard import ratings as R
 from evalboard.leaderboard.ratings import bootstrap, fitting, inputs
+from simulated_scores import per_item, simulated
 
 K = 400 / math.log(10)
 TIGHT = R.RatingOptions(tol=1e-12)  # the internal fits below converge further than the default
-
-
-def _per_item(scores: np.ndarray, models: list[str], task: str | None = None) -> pd.DataFrame:
-    """(items, models) score matrix (nan = not answered) -> per-item frame."""
-    n, m = scores.shape
-    frame = pd.DataFrame(
-        {
-            "model": np.tile(np.asarray(models, dtype=object), n),
-            "item_key": np.repeat([f"q{k:05d}" for k in range(n)], m),
-            "score": scores.ravel(),
-        }
-    )
-    frame = frame[~np.isnan(frame["score"])].reset_index(drop=True)
-    if task is not None:
-        frame.insert(0, "task", task)
-    return frame
-
-
-def _simulated(n_models: int, n_items: int, tasks: int, seed: int, binary: bool = True) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    skill = rng.normal(0, 1, n_models)
-    models = [f"model-{k:03d}" for k in range(n_models)]
-    frames = []
-    for t in range(tasks):
-        difficulty = rng.normal(0, 1, n_items)
-        p = 1 / (1 + np.exp(difficulty[:, None] - skill[None, :]))
-        scores = (rng.random(p.shape) < p).astype(float) if binary else np.round(p + rng.normal(0, 0.1, p.shape), 2)
-        frames.append(_per_item(scores, models, task=f"task{t}"))
-    return pd.concat(frames, ignore_index=True)
 
 
 def _bt_counts(ratings: np.ndarray, games: float) -> np.ndarray:
@@ -174,7 +145,7 @@ def test_pairwise_counts_small_example() -> None:
             [1.0, np.nan, 1.0],  # model b did not answer
         ]
     )
-    models, wins, ties = R.pairwise_counts(_per_item(scores, ["a", "b", "c"]))
+    models, wins, ties = R.pairwise_counts(per_item(scores, ["a", "b", "c"]))
     assert models == ["a", "b", "c"]
     assert wins.tolist() == [[0, 1, 1], [0, 0, 0], [1, 2, 0]]
     assert ties.tolist() == [[0, 1, 1], [1, 0, 0], [1, 0, 0]]
@@ -224,12 +195,12 @@ def test_bootstrap_round_equals_refitting_a_resampled_table() -> None:
     rounds = bootstrap.weighted_item_counts(scores, weights)
     for r in range(3):
         drawn = np.repeat(scores, weights[r].astype(int), axis=0)
-        models, wins, ties = R.pairwise_counts(_per_item(drawn, ["a", "b", "c", "d"]))
+        models, wins, ties = R.pairwise_counts(per_item(drawn, ["a", "b", "c", "d"]))
         assert np.array_equal(rounds[r], wins + ties / 2)
 
 
 def test_battles_round_trip() -> None:
-    frame = _simulated(5, 30, tasks=2, seed=5, binary=False)
+    frame = simulated(5, 30, tasks=2, seed=5, binary=False)
     battles = R.battles_from_scores(frame)
     assert list(battles.columns) == ["task", "item_key", "model_a", "model_b", "winner"]
     assert len(battles) == 2 * 30 * 10
@@ -244,7 +215,7 @@ def test_battles_round_trip() -> None:
 
 
 def test_row_order_does_not_matter() -> None:
-    frame = _simulated(6, 80, tasks=2, seed=6)
+    frame = simulated(6, 80, tasks=2, seed=6)
     shuffled = frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
     pd.testing.assert_frame_equal(
         R.leaderboard_ratings(frame, R.RatingOptions(rounds=200, seed=3)),
@@ -254,7 +225,7 @@ def test_row_order_does_not_matter() -> None:
 
 
 def test_seeded_and_deterministic() -> None:
-    frame = _simulated(5, 60, tasks=1, seed=7)
+    frame = simulated(5, 60, tasks=1, seed=7)
     first = R.bootstrap_ratings(frame, R.RatingOptions(rounds=300, seed=11))
     pd.testing.assert_frame_equal(first, R.bootstrap_ratings(frame, R.RatingOptions(rounds=300, seed=11)), check_exact=True)
     other = R.bootstrap_ratings(frame, R.RatingOptions(rounds=300, seed=12))
@@ -263,7 +234,7 @@ def test_seeded_and_deterministic() -> None:
 
 
 def test_bootstrap_table_shape_and_consistency() -> None:
-    frame = _simulated(8, 300, tasks=1, seed=8)
+    frame = simulated(8, 300, tasks=1, seed=8)
     table = R.bootstrap_ratings(frame, R.RatingOptions(rounds=400, seed=0))
     assert list(table.columns) == R.RATING_COLUMNS
     assert len(table) == 8 and table["rating"].is_monotonic_decreasing
@@ -282,7 +253,7 @@ def test_bootstrap_ci_width_tracks_the_sampling_error() -> None:
     n = 3000
     a = (rng.random(n) < 0.7).astype(float)
     b = (rng.random(n) < 0.6).astype(float)
-    frame = _per_item(np.column_stack([a, b]), ["a", "b"])
+    frame = per_item(np.column_stack([a, b]), ["a", "b"])
     table = R.bootstrap_ratings(frame, R.RatingOptions(rounds=2000, seed=0, anchor="b")).set_index("model")
     share = (1 + a.mean() - b.mean()) / 2
     se_share = np.std(a - b, ddof=0) / 2 / math.sqrt(n)
@@ -294,7 +265,7 @@ def test_bootstrap_ci_width_tracks_the_sampling_error() -> None:
 
 
 def test_chord_refits_match_full_newton() -> None:
-    frame = _simulated(12, 400, tasks=1, seed=10, binary=False)
+    frame = simulated(12, 400, tasks=1, seed=10, binary=False)
     counts = R.pairwise_counts(frame).split_ties()
     rounds = bootstrap.weighted_item_counts(
         inputs.item_strata(frame)[1][0].scores, bootstrap.item_weights(400, 50, np.random.default_rng(0))
@@ -311,7 +282,7 @@ def test_bootstrap_survives_rounds_whose_comparison_graph_splits() -> None:
     scores[:10, 0] = np.r_[np.ones(6), np.zeros(4)]
     scores[:, 1] = np.r_[np.ones(3), np.zeros(7), 0.0]
     scores[10, 2] = 1.0
-    frame = _per_item(scores, ["a", "b", "c"])
+    frame = per_item(scores, ["a", "b", "c"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         table = R.bootstrap_ratings(frame, R.RatingOptions(rounds=200, seed=0))
@@ -330,7 +301,7 @@ def test_bootstrap_with_an_undefeated_model() -> None:
     rng = np.random.default_rng(16)
     scores = rng.random((300, 5)) * 0.9
     scores[:, 0] = 1.0  # model a beats everyone on every item
-    frame = _per_item(scores, list("abcde"))
+    frame = per_item(scores, list("abcde"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         table = R.bootstrap_ratings(frame, R.RatingOptions(rounds=200, seed=0)).set_index("model")
@@ -354,7 +325,7 @@ def test_ci_rank_rule(low: list[float], high: list[float], expected: list[int]) 
 
 
 def test_leaderboard_per_task_and_overall() -> None:
-    frame = _simulated(5, 120, tasks=3, seed=11)
+    frame = simulated(5, 120, tasks=3, seed=11)
     # model-004 only took task0; model-003 skipped some items of task1.
     frame = frame[(frame["model"] != "model-004") | (frame["task"] == "task0")]
     frame = frame[~((frame["model"] == "model-003") & (frame["task"] == "task1") & (frame["item_key"] < "q00040"))]
@@ -381,7 +352,7 @@ def test_leaderboard_per_task_and_overall() -> None:
 
 
 def test_battles_and_counts_inputs() -> None:
-    frame = _simulated(4, 200, tasks=1, seed=12).drop(columns="task")
+    frame = simulated(4, 200, tasks=1, seed=12).drop(columns="task")
     from_items = R.bootstrap_ratings(frame, R.RatingOptions(rounds=300, seed=0))
     from_battles = R.bootstrap_ratings(R.battles_from_scores(frame), R.RatingOptions(rounds=300, seed=0))
     from_counts = R.bootstrap_ratings(R.pairwise_counts(frame), R.RatingOptions(rounds=300, seed=0))
@@ -398,7 +369,7 @@ def test_battles_and_counts_inputs() -> None:
 
 
 def test_every_option_reaches_the_tables() -> None:
-    frame = _simulated(5, 200, tasks=2, seed=17)
+    frame = simulated(5, 200, tasks=2, seed=17)
     plain = R.leaderboard_ratings(frame, R.RatingOptions(rounds=300))
     narrow = R.leaderboard_ratings(frame, R.RatingOptions(rounds=300, level=0.5))
     assert np.array_equal(narrow["rating"], plain["rating"])
@@ -419,13 +390,13 @@ def test_every_option_reaches_the_tables() -> None:
 
 
 def test_rounds_zero_gives_point_ratings_only() -> None:
-    table = R.bootstrap_ratings(_simulated(4, 50, tasks=1, seed=13), R.RatingOptions(rounds=0))
+    table = R.bootstrap_ratings(simulated(4, 50, tasks=1, seed=13), R.RatingOptions(rounds=0))
     assert table["ci_low"].isna().all()
     assert table["rank"].tolist() == [1, 2, 3, 4]
 
 
 def test_user_errors() -> None:
-    good = _simulated(3, 5, tasks=1, seed=14)
+    good = simulated(3, 5, tasks=1, seed=14)
     with pytest.raises(UserError, match="column"):
         R.bootstrap_ratings(good.drop(columns="score"))
     with pytest.raises(UserError, match="more than one score"):
@@ -440,17 +411,3 @@ def test_user_errors() -> None:
         R.leaderboard_ratings(good.assign(task=R.OVERALL), R.RatingOptions(rounds=10))
     with pytest.raises(UserError, match="numeric"):
         R.bootstrap_ratings(good.assign(score="high"))
-
-
-def test_timing_100_models_6_tasks_5k_items() -> None:
-    """Not an assertion: prints how long the leaderboard's ratings take at full scale."""
-    frame = _simulated(100, 5000, tasks=6, seed=15)
-    start = time.perf_counter()
-    cpu = time.process_time()
-    table = R.leaderboard_ratings(frame, R.RatingOptions(rounds=1000, seed=0))
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    print(
-        f"\nratings: 100 models x 6 tasks x 5000 items ({len(frame):,} scores), 1000 bootstrap rounds, "
-        f"per task + overall: {wall:.2f} s wall, {cpu:.2f} s CPU"
-    )
-    assert len(table) == 7 * 100

@@ -28,7 +28,7 @@ import pytest
 from sandbox_fixtures import REPO_ROOT, host_processes_with, sandbox  # noqa: F401 (fixture)
 
 from evalboard.errors import UserError
-from evalboard.execution.sandbox import SandboxLimits, SandboxResult, run_many, run_sandboxed, sandbox_available
+from evalboard.execution.sandbox import SandboxLimits, SandboxResult, require_sandbox, run_many, run_sandboxed
 
 pytestmark = pytest.mark.usefixtures("sandbox")
 
@@ -518,7 +518,10 @@ def test_rlimits_are_set_inside() -> None:
     assert rows["Max cpu time"] == ["4", "5"]
     assert rows["Max address space"] == [str(300 << 20)] * 2
     assert rows["Max file size"] == [str(5 << 20)] * 2
-    assert rows["Max processes"] == ["40", "40"] or os.geteuid() != 0  # non-root: headroom added
+    soft, hard = (int(v) for v in rows["Max processes"])
+    # As root each sandbox has a uid of its own, so the limit is exact; otherwise RLIMIT_NPROC also
+    # counts the caller's own processes, which get headroom on top.
+    assert soft == hard and (soft == 40 if os.geteuid() == 0 else soft > 40)
     assert rows["Max core file size"] == ["0", "0"]
 
 
@@ -538,8 +541,9 @@ def test_run_many_keeps_the_programs_order() -> None:
 def test_missing_bubblewrap_is_a_user_error_not_a_fallback(monkeypatch: pytest.MonkeyPatch,
                                                             tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on PATH
-    assert not sandbox_available()
     with pytest.raises(UserError, match=r"bubblewrap \(bwrap\) is not installed.*install_sandbox\.sh"):
+        require_sandbox()
+    with pytest.raises(UserError, match=r"bubblewrap \(bwrap\) is not installed"):
         run_sandboxed("print('must not run')")
     with pytest.raises(UserError):
         run_many(["print('must not run')"], workers=1)
@@ -556,15 +560,15 @@ def test_works_for_a_non_root_caller(tmp_path: Path) -> None:
     root = Path(tempfile.mkdtemp(prefix="evalboard-nonroot-", dir="/var/tmp"))
     try:
         package = root / "evalboard"
-        package.mkdir()
-        (package / "__init__.py").write_text("")
-        for module in ("sandbox.py", "sandbox_server.py", "errors.py"):
+        (package / "execution").mkdir(parents=True)
+        for module in ("__init__.py", "errors.py", "execution/__init__.py", "execution/sandbox.py",
+                       "execution/sandbox_server.py"):
             shutil.copy(REPO_ROOT / "harness" / module, package / module)
         home = root / "home"
         home.mkdir()
         (home / "secret.txt").write_text("home-secret")
         if os.geteuid() == 0:
-            for path in (root, package, *package.iterdir(), home, home / "secret.txt"):
+            for path in (root, *package.rglob("*"), package, home, home / "secret.txt"):
                 os.chown(path, 65534, 65534)
         root.chmod(0o755)
         script = textwrap.dedent(f"""
@@ -572,8 +576,10 @@ def test_works_for_a_non_root_caller(tmp_path: Path) -> None:
             sys.path.insert(0, {str(root)!r})
             from evalboard.execution.sandbox import run_many, SandboxLimits
             bomb = "import os\\nwhile True:\\n    try:\\n        os.fork()\\n    except OSError:\\n        pass"
-            programs = [bomb, "print(1)", "print(open({str(home / 'secret.txt')!r}).read())", "print(2)"]
-            for r in run_many(programs, workers=2, limits=SandboxLimits(timeout_s=2, memory_mb=256)):
+            nproc = "print(next(l.split()[2] for l in open('/proc/self/limits') if l.startswith('Max processes')))"
+            programs = [bomb, "print(1)", "print(open({str(home / 'secret.txt')!r}).read())", "print(2)", nproc]
+            limits = SandboxLimits(timeout_s=2, memory_mb=256, max_processes=40)
+            for r in run_many(programs, workers=2, limits=limits):
                 print(r.status, r.reason.replace(" ", "_"), r.stdout_tail.strip() or "-")
         """)
         env = {"PATH": os.environ["PATH"], "HOME": str(home)}
@@ -584,5 +590,6 @@ def test_works_for_a_non_root_caller(tmp_path: Path) -> None:
         assert lines[1] == ["passed", "ran_to_completion", "1"]
         assert lines[2][0] == "failed" and "FileNotFoundError" in lines[2][1]
         assert lines[3] == ["passed", "ran_to_completion", "2"]
+        assert lines[4][:2] == ["passed", "ran_to_completion"] and int(lines[4][2]) > 40  # the headroom
     finally:
         shutil.rmtree(root, ignore_errors=True)

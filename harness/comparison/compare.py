@@ -191,8 +191,9 @@ def explain_fingerprint_mismatch(task: str, base: RunRecord, candidate: RunRecor
     if a.get("data_origin") != b.get("data_origin"):
         differences.append(f"data source {a.get('data_origin')} vs {b.get('data_origin')}")
     if not differences:
-        differences.append("the task definition, its data items or its few-shot pool "
-                           "(an edited task file or another copy of the data)")
+        differences.append("the task definition, its data items or its few-shot pool (an edited task "
+                           "file or another copy of the data), or evalboard's prompting or scoring "
+                           "code (another evalboard version)")
     return (
         f"task {task} was not asked the same way in the two runs (task fingerprints differ): "
         f"{'; '.join(differences)}; rerun one model with the other's settings"

@@ -207,6 +207,7 @@ def run_evaluation(config: RunConfig) -> RunRecord:
     try:
         for task in tasks:
             choose_formulation(task, adapter.capabilities, model_spec.raw)
+            task.fingerprint()  # renders the probe documents' prompts: a bad one fails before any request
         model_fp_parts = adapter.fingerprint()
         model_fp = stable_hash(model_fp_parts)
         planned = {task.name: [task.requests(doc) for doc in task.docs] for task in tasks}

@@ -4,8 +4,9 @@ then rebuild the page. Meant for a nightly cron job or a scheduled CI workflow (
 A (model, task) cell is evaluated when the model's newest run of that task (same few-shot count)
 - does not exist (missing), or
 - ran another model spec, or a task fingerprint other than the one the config gives now (the task's
-  definition, data, few-shot pool, seed, prompt style or generation settings changed), or other
-  items (a different limit), or had failed items, or
+  definition, data, few-shot pool, seed, prompt style, generation settings, the requests themselves
+  or the code that builds and scores them changed), or other items (a different limit), or had
+  failed items, or
 - ran a model whose fingerprint differs from the model's current one.
 
 Task fingerprints are computed without the model: the task is prepared (data only) and its
@@ -302,7 +303,7 @@ def _plan_cell(config: NightlyConfig, model: ModelEntry, task: TaskEntry, specs:
     if recorded.get("spec") != model.spec:
         plan.action, plan.reason = "evaluate", f"stale: the newest run used spec {recorded.get('spec')}"
     elif entry.get("task_fingerprint") != expected:
-        plan.action, plan.reason = "evaluate", "stale: task fingerprint changed (definition, data, prompt or settings)"
+        plan.action, plan.reason = "evaluate", "stale: task fingerprint changed (definition, data, prompts, settings or scoring code)"
     elif entry.get("items_hash") != stable_hash([d["id"] for d in prepared.docs]):
         plan.action, plan.reason = "evaluate", f"stale: other items (ran {entry.get('n_items')}, now {len(prepared.docs)})"
     elif int(entry.get("failed_items") or 0) > 0:

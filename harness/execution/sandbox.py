@@ -211,10 +211,6 @@ def _check() -> _Tools | str:
     return tools if problem is None else problem
 
 
-def sandbox_available() -> bool:
-    return not isinstance(_check(), str)
-
-
 def require_sandbox() -> _Tools:
     """Raise UserError unless sandboxed execution works here (never fall back to running unsandboxed)."""
     tools = _check()

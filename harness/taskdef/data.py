@@ -1,8 +1,8 @@
 """Where a task's items come from: a local path, an offline package, or the Hugging Face Hub.
 
-Every source yields raw rows; the task's `to_doc` hook turns a row (and the name of the format it
-came in) into the task's normalised document, so the items are the same whichever source served
-them. Offline packages are located with `find_spec` and never imported (their `__init__` is heavy).
+Every source yields raw rows; the task's `to_docs` hook turns the rows (and the name of the format
+they came in) into the task's normalised documents, so the items are the same whichever source
+served them. Offline packages are located with `find_spec` and never imported (their `__init__` is heavy).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def _read_hub(source: HubSource, split: str) -> list[Row]:
 @dataclass
 class LoadedSplit:
     rows: list[Row]
-    source_format: str  # passed to the task's to_doc hook ("hub" for Hub-schema rows)
+    source_format: str  # passed to the task's to_docs hook ("hub" for Hub-schema rows)
     origin: str  # human-readable: where the rows came from
 
 

@@ -9,14 +9,21 @@ from typing import Any
 from evalboard.taskdef.data import DataSourceChoice, load_split
 from evalboard.errors import UserError
 from evalboard.taskdef.fewshot import select_fewshot
-from evalboard.fingerprint import stable_hash
+from evalboard.fingerprint import code_hash, stable_hash
 from evalboard.taskdef.shapes import Shape, ShapeContext, shapes_for
 from evalboard.taskdef.prompting import PromptStyle
-from evalboard.requests import Capabilities, FormulationChoice, Request
-from evalboard.taskdef.registry import has_hook, hook
+from evalboard.requests import Capabilities, FormulationChoice, Request, request_key
+from evalboard.taskdef.registry import has_hook, hook, hook_file
 from evalboard.taskdef.spec import TaskSpec
 
 Doc = dict[str, Any]
+
+# The split's first documents, whose requests the fingerprint hashes whatever --limit is: runs of
+# different lengths stay comparable item by item, and rendering them all (MMLU: 56k prompts, 20 s)
+# would cost every run. The code hash catches prompt-assembly changes on the documents after them.
+PROBE_DOCS = 32
+# Code whose whole effect the fingerprint already hashes as data (the parsed definition, the items).
+_HASHED_AS_DATA = ("evalboard.taskdef.spec", "evalboard.taskdef.data")
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class PreparedTask:
     origin: str
     formulation: Shape | None = None  # the task's shape in the formulation chosen for the model
     fewshot_by_doc: dict[str, list[Doc]] = field(default_factory=dict)
+    probe_docs: list[Doc] = field(default_factory=list)  # the split's first PROBE_DOCS documents
 
     @property
     def name(self) -> str:
@@ -74,9 +82,19 @@ class PreparedTask:
         assert self.formulation is not None
         return self.formulation.requests(doc, self.shots(doc))
 
+    def scoring_code_hash(self) -> str:
+        """The source of the formulation, few-shot selection and hook modules and of the evalboard
+        modules they import (prompt assembly, scorers, filters, the sandbox), so a fix to any of
+        them changes the fingerprint while an edit elsewhere in the package does not."""
+        assert self.formulation is not None
+        hooks = hook_file(self.spec)
+        return code_hash([type(self.formulation).__module__, "evalboard.taskdef.fewshot"],
+                         [hooks] if hooks is not None and hooks.is_file() else [], _HASHED_AS_DATA)
+
     def fingerprint(self) -> str:
-        """The resolved definition, every item of the split, the few-shot pool, and the settings
-        that change prompts: same fingerprint, same questions asked."""
+        """Same fingerprint, same questions asked and scored the same way: the resolved definition,
+        every item of the split, the few-shot pool, the settings that change prompts, the requests
+        themselves (of the probe documents) and the code that builds and scores them."""
         assert self.formulation is not None
         return stable_hash(
             {
@@ -87,8 +105,10 @@ class PreparedTask:
                 "seed": self.options.seed,
                 "formulation": self.formulation.name,
                 "style": [self.style.apply_chat_template, self.style.system_prompt],
-                "generation": getattr(self.formulation, "params", None),
-                "samples": getattr(self.formulation, "samples", 1),
+                "generation": self.formulation.params,
+                "samples": self.formulation.samples,
+                "requests": stable_hash([[request_key(r) for r in self.requests(doc)] for doc in self.probe_docs]),
+                "code": self.scoring_code_hash(),
             }
         )
 
@@ -133,10 +153,10 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
                 f"task {spec.name} has no few-shot source available (lm-eval draws its examples "
                 f"from a split no offline package ships); use --num-fewshot 0"
             )
-    all_hash = stable_hash(docs)
+    all_hash, probe = stable_hash(docs), docs[:PROBE_DOCS]
     if options.limit is not None:
         docs = docs[: options.limit]
-    return PreparedTask(spec, options, docs, pool, all_hash, origin)
+    return PreparedTask(spec, options, docs, pool, all_hash, origin, probe_docs=probe)
 
 
 def choose_formulation(task: PreparedTask, capabilities: Capabilities, model_name: str) -> None:

@@ -45,6 +45,11 @@ def resolve_task_names(requested: Sequence[str], available: dict[str, TaskSpec])
     return list(dict.fromkeys(requested))
 
 
+def hook_file(spec: TaskSpec) -> Path | None:
+    """Where the task's `hooks:` module lives (beside its task file); None when it names none."""
+    return spec.source_file.parent / f"{spec.hooks}.py" if spec.hooks else None
+
+
 def _load_hook_module(spec: TaskSpec) -> ModuleType:
     directory = spec.source_file.parent
     if directory == _builtin_dir():
@@ -55,8 +60,8 @@ def _load_hook_module(spec: TaskSpec) -> ModuleType:
     module_name = f"_evalboard_user_tasks_{digest}_{spec.hooks}"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    file = directory / f"{spec.hooks}.py"
-    if not file.is_file():
+    file = hook_file(spec)
+    if file is None or not file.is_file():
         raise UserError(f"task {spec.name} names hooks {spec.hooks!r} but {file} does not exist")
     module_spec = importlib.util.spec_from_file_location(module_name, file)
     assert module_spec and module_spec.loader

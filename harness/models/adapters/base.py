@@ -48,10 +48,6 @@ class ModelSpec:
             options[key.strip()] = value.strip()
         return cls(raw=text, scheme=scheme.strip(), target=target.strip(), options=options)
 
-    @property
-    def display_name(self) -> str:
-        return self.raw
-
 
 @dataclass
 class AdapterSettings:

@@ -5,7 +5,9 @@
   share their context, so the request's `prompt` is a list of token-id prompts (context + choice i)
   with `echo=true, logprobs=1, max_tokens=1`; the server returns every prompt token's logprob and
   the top-1 alternative. Tokenisation happens here, with the model's own tokenizer, exactly as the
-  `hf:` adapter (and lm-eval) does it, so both adapters score the very same tokens.
+  `hf:` adapter (and lm-eval) does it, so both adapters score the very same tokens. Hence only with
+  a tokenizer (`tokenizer=`, else the path the server reports as the model's `root`, as vLLM does):
+  without one the adapter does not claim loglikelihoods, and `--formulation auto` asks for letters.
 - Generation: `/v1/completions` for plain prompts, `/v1/chat/completions` (the server applies the
   chat template) for chat prompts; streamed, to measure time to first token.
 
@@ -156,7 +158,8 @@ class OpenAICompatibleAdapter(ModelAdapter):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(loglikelihood=True, generate=True, chat=True)
+        # loglikelihoods are scored on tokens cut here: no tokenizer, none (see the module docstring)
+        return Capabilities(loglikelihood=self.tokenizer is not None, generate=True, chat=True)
 
     def fingerprint(self) -> dict[str, Any]:
         # The URL is where the model lives today, not what it is; leave it out.

