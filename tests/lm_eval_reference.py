@@ -71,6 +71,13 @@ def write_mmlu_subject(directory: Path, subject: str, test_docs: list[dict[str, 
     return name
 
 
+def write_wikitext(directory: Path, pages: list[str], name: str = "ref_wikitext") -> str:
+    """lm-eval's wikitext task (its detokeniser and word/byte counting) on these raw pages."""
+    data = _write_jsonl(directory / f"{name}.jsonl", [{"page": page} for page in pages])
+    _task_yaml(directory, name, lm_eval_task_dir() / "wikitext" / "wikitext.yaml", {"test": data})
+    return name
+
+
 def run_lm_eval(model_dir: Path, task_dir: Path, tasks: list[str], num_fewshot: int | None = None,
                 batch_size: int = 1) -> dict[str, Any]:
     import lm_eval

@@ -20,7 +20,7 @@ import evalboard
 from evalboard import fingerprint
 from evalboard.engine.nightly import load_config, make_plan
 from evalboard.models.adapters.base import Capabilities
-from evalboard.taskdef import formulations
+from evalboard.taskdef.shapes import base as shape_base
 from evalboard.taskdef import prepared as prepared_module
 from evalboard.taskdef.prepared import TaskOptions, choose_formulation, prepare_task
 from evalboard.taskdef.prompting import PromptStyle
@@ -137,13 +137,13 @@ def _redirect_source(monkeypatch: pytest.MonkeyPatch, module: str, old: str, new
 def _assembled_differently(monkeypatch: pytest.MonkeyPatch) -> None:
     """A change to prompt assembly that only shows in what is asked (the source hash can't see a
     patched function): every plain prompt gains a trailing newline."""
-    real = formulations.assemble
+    real = shape_base.assemble
 
     def assemble(*args: Any) -> Any:
         prompt = real(*args)
         return f"{prompt}\n" if isinstance(prompt, str) else prompt
 
-    monkeypatch.setattr(formulations, "assemble", assemble)
+    monkeypatch.setattr(shape_base, "assemble", assemble)
 
 
 Edit = Callable[[Workspace, pytest.MonkeyPatch], None]
@@ -192,7 +192,7 @@ CHANGES = {
     "scorer hook code": Change("fp_gen", edit=_file_edit("tasks/fp_hooks.py", "responses[0].strip()",
                                                          "responses[0].strip().lower()")),
     "scoring code of the formulation": Change(edit=_source_edit(
-        "evalboard.taskdef.formulations", "logprobs / lengths", "logprobs / np.sqrt(lengths)")),
+        "evalboard.taskdef.shapes.choice", "logprobs / lengths", "logprobs / np.sqrt(lengths)")),
     "prompt assembly code": Change(edit=_source_edit(
         "evalboard.taskdef.prompting", "LETTERS = string.ascii_uppercase", "LETTERS = string.ascii_lowercase")),
     "few-shot selection code": Change(before=TWO_SHOT, after=TWO_SHOT, edit=_source_edit(
@@ -250,8 +250,8 @@ def _gsm8k_cot() -> str:
 
 
 def test_a_fix_to_a_built_in_scorer_changes_its_tasks_fingerprint_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """gsm8k's hook module imports evalboard.taskdef.scorers.gsm8k: a fix to its flexible-extract
-    filter changes gsm8k_cot's fingerprint; an edit to IFEval's scorer or to an adapter does not."""
+    """gsm8k_cot is scored by the built-in filters its task file declares: a fix to the regex filter
+    changes its fingerprint; an edit to IFEval's scorer or to an adapter does not."""
     reference = _gsm8k_cot()
     for unrelated, old, new in [
         ("evalboard.taskdef.scorers.ifeval", "CHECKER_RANDOM_SEED = 0", "CHECKER_RANDOM_SEED = 1"),
@@ -261,9 +261,8 @@ def test_a_fix_to_a_built_in_scorer_changes_its_tasks_fingerprint_only(monkeypat
         with monkeypatch.context() as patch:
             _redirect_source(patch, unrelated, old, new)
             assert _gsm8k_cot() == reference, unrelated
-    _redirect_source(monkeypatch, "evalboard.taskdef.scorers.gsm8k",
-                     'FLEXIBLE_PATTERN = r"(-?[$0-9.,]{2,})|(-?[0-9]+)"',
-                     'FLEXIBLE_PATTERN = r"(-?[$0-9.,]{2,})|(-?[0-9]+)|(\\d)"')
+    _redirect_source(monkeypatch, "evalboard.taskdef.scorers.filters",
+                     'INVALID = "[invalid]"', 'INVALID = "[no answer]"')
     assert _gsm8k_cot() != reference
 
 

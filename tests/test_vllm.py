@@ -15,7 +15,13 @@ import pytest
 
 from evalboard.models.adapters.base import load_adapter
 from evalboard.errors import UserError
-from evalboard.requests import GenerateRequest, GenerationParams, LoglikelihoodRequest, Response
+from evalboard.requests import (
+    GenerateRequest,
+    GenerationParams,
+    LoglikelihoodRequest,
+    Response,
+    RollingLoglikelihoodRequest,
+)
 from evalboard.models.vllm_process import group_members
 from vllm_fixtures import ensure_vllm_installed, processes_mentioning, reference_loglikelihoods
 
@@ -123,6 +129,28 @@ def test_context_longer_than_the_server_window_is_left_truncated(remote):
     context = "x = 1\n" * 200  # far more than max_model_len=256 tokens
     [response] = _collect(remote.loglikelihood, [LoglikelihoodRequest(context, "y = 2")])
     assert response.error is None and response.logprob < 0
+
+
+def test_rolling_loglikelihood_in_lm_evals_api_windows(remote, tiny_model):
+    """lm-eval's API models roll windows of max_length - 2 tokens (a prompt is context +
+    continuation, plus the one generated token): the totals equal hf:'s with that max_length,
+    one HTTP request per text."""
+    from pydoc_data.topics import topics
+
+    texts = [topics["exceptions"], topics["assert"][:200], ""]  # ~1,100 tokens: 5 windows of 254
+    requests = [RollingLoglikelihoodRequest(text) for text in texts]
+    hf = load_adapter(f"hf:{tiny_model},dtype=float32,device=cpu,max_length={remote.max_length - 2}")
+    try:
+        expected = _collect(hf.loglikelihood_rolling, requests)
+        assert len(hf.encode(texts[0])) > 4 * hf.max_length
+    finally:
+        hf.close()
+    before = remote.usage_summary()["requests_sent"]
+    got = _collect(remote.loglikelihood_rolling, requests)
+    assert remote.usage_summary()["requests_sent"] - before == len(texts)
+    for mine, theirs in zip(got, expected):
+        assert mine.error is None
+        assert mine.logprob == pytest.approx(theirs.logprob, rel=1e-6, abs=TOLERANCE)
 
 
 # --------------------------------------------------------------------------- generation

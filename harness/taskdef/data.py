@@ -7,6 +7,7 @@ served them. Offline packages are located with `find_spec` and never imported (t
 
 from __future__ import annotations
 
+import ast
 import gzip
 import json
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ class OfflineSplit(_SourceModel):
     """One split inside an installed package: its path and on-disk format."""
 
     path: str
-    format: Literal["arrow", "arrow_subdirs", "jsonl", "jsonl.gz", "olmo_requests"]
+    format: Literal["arrow", "arrow_subdirs", "jsonl", "jsonl.gz", "olmo_requests", "python_text_dict"]
 
 
 class OfflineSource(_SourceModel):
@@ -86,6 +87,22 @@ def _read_olmo_requests(path: Path) -> list[Row]:
     return [doc for _, doc in sorted(first_seen.values(), key=lambda entry: entry[0])]
 
 
+def _read_python_text_dict(path: Path) -> list[Row]:
+    """A module that assigns a dict literal of name -> text (the standard library's
+    pydoc_data/topics.py): one row {id: name, text: text} per entry, in file order. The file is
+    parsed, never imported or executed."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            if isinstance(value, dict) and value and all(isinstance(k, str) and isinstance(v, str)
+                                                         for k, v in value.items()):
+                return [{"id": name, "text": text} for name, text in value.items()]
+    raise UserError(f"{path} assigns no dict literal of texts")
+
+
 def _read_offline_split(root: Path, split: OfflineSplit) -> list[Row]:
     path = root / split.path
     if split.format == "arrow":
@@ -102,6 +119,8 @@ def _read_offline_split(root: Path, split: OfflineSplit) -> list[Row]:
         return _read_jsonl(path)
     if split.format == "olmo_requests":
         return _read_olmo_requests(path)
+    if split.format == "python_text_dict":
+        return _read_python_text_dict(path)
     raise AssertionError(split.format)  # the task-file schema admits only the formats above
 
 

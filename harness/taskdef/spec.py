@@ -39,7 +39,7 @@ class PromptSpec(_Section):
     letter_text: str = ""  # template for the generative letter-answer formulation
     contexts: str = "contexts"  # expression (multiple inputs): one context per option
     continuation: str = ""  # template (multiple inputs): what is scored after each context
-    rolling_text: str = "text"  # template (rolling loglikelihood): the text whose likelihood is scored
+    rolling_text: str = "text"  # expression (rolling loglikelihood): the text whose likelihood is scored
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
 

@@ -24,6 +24,7 @@ from evalboard.errors import UserError
 from evalboard.fingerprint import directory_hash
 from evalboard.models.memory import release_free_memory
 from evalboard.models.prefix_scoring import PrefixScorer
+from evalboard.models.rolling import WindowSums, rolling_windows
 from evalboard.requests import (
     GenerateRequest,
     LoglikelihoodRequest,
@@ -205,32 +206,18 @@ class HFAdapter(ModelAdapter):
     def loglikelihood_rolling(
         self, requests: Sequence[RollingLoglikelihoodRequest], on_result: ResultCallback
     ) -> None:
-        """Whole-text loglikelihood in disjoint windows of max_length tokens (first token
-        conditioned on the prefix token), as lm-eval's rolling windows with context length 1."""
+        """Whole-text loglikelihood in lm-eval's rolling windows of max_length tokens (its
+        HFLM.loglikelihood_rolling: the text's tokens as tok_encode gives them, BOS included
+        where the tokenizer adds it, and the prefix token before the first)."""
         pairs: list[tuple[list[int], list[int]]] = []
         owners: list[int] = []
         for index, request in enumerate(requests):
-            tokens = self.encode(request.text)
-            previous = [prefix_token(self.tokenizer)]
-            for start in range(0, len(tokens), self.max_length):
-                window = tokens[start : start + self.max_length]
-                pairs.append((previous[-1:], window))
-                owners.append(index)
-                previous = window
-        totals = [0.0] * len(requests)
-        remaining = [owners.count(i) for i in range(len(requests))]
-
-        def collect(pair_index: int, response: Response) -> None:
-            owner = owners[pair_index]
-            totals[owner] += float(response.logprob or 0.0)
-            remaining[owner] -= 1
-            if remaining[owner] == 0:
-                on_result(owner, Response(logprob=totals[owner], is_greedy=None))
-
-        for index, count in enumerate(remaining):
-            if count == 0:
-                on_result(index, Response(logprob=0.0))
-        self._score_pairs(pairs, collect)
+            windows = rolling_windows(self.encode(request.text), prefix_token(self.tokenizer), self.max_length)
+            pairs += windows
+            owners += [index] * len(windows)
+        sums = WindowSums(owners, len(requests), on_result)
+        sums.deliver_empty()
+        self._score_pairs(pairs, sums)
 
     # --- generation ----------------------------------------------------------------------
 

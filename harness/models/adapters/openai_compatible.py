@@ -1,7 +1,8 @@
 """Any server that speaks OpenAI's HTTP API with prompt logprobs (vLLM above all):
 `openai-compatible:URL#MODEL[,tokenizer=PATH][,api_key_env=NAME][,max_length=N][,concurrency=N]...`
 
-- Loglikelihood: ONE `/v1/completions` request per document. The choices of a multiple-choice item
+- Loglikelihood: ONE `/v1/completions` request per document (per text for rolling loglikelihood,
+  in lm-eval's windows: `evalboard.models.rolling`). The choices of a multiple-choice item
   share their context, so the request's `prompt` is a list of token-id prompts (context + choice i)
   with `echo=true, logprobs=1, max_tokens=1`; the server returns every prompt token's logprob and
   the top-1 alternative. Tokenisation happens here, with the model's own tokenizer, exactly as the
@@ -39,9 +40,17 @@ from evalboard.models.adapters.base import (
 from evalboard.errors import UserError
 from evalboard.fingerprint import stable_hash
 from evalboard.models.remote import NonRetryableError, RemotePolicy, RemoteRunner, run_sync
-from evalboard.requests import GenerateRequest, LoglikelihoodRequest, Prompt, Response, Usage
+from evalboard.models.rolling import WindowSums, rolling_windows
+from evalboard.requests import (
+    GenerateRequest,
+    LoglikelihoodRequest,
+    Prompt,
+    Response,
+    RollingLoglikelihoodRequest,
+    Usage,
+)
 from evalboard.models.spec_options import number_option
-from evalboard.models.tokenization import encode, encode_pair, render_chat, tokenizer_identity
+from evalboard.models.tokenization import encode, encode_pair, prefix_token, render_chat, tokenizer_identity
 
 DEFAULT_API_KEY_ENV = "OPENAI_COMPATIBLE_API_KEY"
 _OWN_OPTIONS = ("tokenizer", "api_key_env", "max_length")
@@ -212,17 +221,24 @@ class OpenAICompatibleAdapter(ModelAdapter):
         return self.tokenizer
 
     def _plan(self, requests: Sequence[LoglikelihoodRequest]) -> list[_Document]:
-        """Group requests by context; each continuation becomes one token prompt, left-truncated
-        to fit the server (one position stays free for the token the server must generate)."""
+        """Group requests by context: one document (HTTP request) per context."""
         tokenizer = self._require_tokenizer()
-        limit = self.max_length - 1
-        documents: dict[str, _Document] = {}
-        for index, request in enumerate(requests):
+        items: list[tuple[object, list[int], list[int]]] = []
+        for request in requests:
             context = render_chat(tokenizer, request.context)
-            context_tokens, continuation = encode_pair(tokenizer, context, request.continuation)
+            items.append((context, *encode_pair(tokenizer, context, request.continuation)))
+        return self._documents(items)
+
+    def _documents(self, items: Sequence[tuple[object, list[int], list[int]]]) -> list[_Document]:
+        """(group key, context tokens, continuation tokens) -> one document per key; each
+        continuation becomes one token prompt, left-truncated to fit the server (one position
+        stays free for the token the server must generate)."""
+        limit = self.max_length - 1
+        documents: dict[object, _Document] = {}
+        for index, (key, context_tokens, continuation) in enumerate(items):
             whole = (context_tokens + continuation)[-limit:]
             start = max(1, len(whole) - len(continuation))  # the first token has no logprob
-            document = documents.setdefault(context, _Document())
+            document = documents.setdefault(key, _Document())
             try:
                 position = document.prompts.index(whole)
             except ValueError:  # a new continuation (duplicates share a prompt)
@@ -258,6 +274,31 @@ class OpenAICompatibleAdapter(ModelAdapter):
         documents = self._plan(requests)
         self.counters["loglikelihood_documents"] += len(documents)
         self.counters["loglikelihood_requests"] += len(requests)
+        self._score_documents(documents, on_result)
+
+    def loglikelihood_rolling(
+        self, requests: Sequence[RollingLoglikelihoodRequest], on_result: ResultCallback
+    ) -> None:
+        """lm-eval's rolling windows, sized as its API models size them (max_length - 2: the
+        prompt is context + continuation and one more position is generated); one HTTP request
+        per text scores all its windows."""
+        tokenizer = self._require_tokenizer()
+        prefix, window = prefix_token(tokenizer), self.max_length - 2
+        items: list[tuple[object, list[int], list[int]]] = []
+        owners: list[int] = []
+        for index, request in enumerate(requests):
+            windows = rolling_windows(encode(tokenizer, request.text), prefix, window)
+            items += [(index, context, continuation) for context, continuation in windows]
+            owners += [index] * len(windows)
+        documents = self._documents(items)
+        self.counters["loglikelihood_documents"] += len(documents)
+        self.counters["loglikelihood_requests"] += len(items)
+        sums = WindowSums(owners, len(requests), on_result)
+        sums.deliver_empty()
+        self._score_documents(documents, sums)
+
+    def _score_documents(self, documents: list[_Document], on_result: ResultCallback) -> None:
+        """One HTTP request per document; each member request gets its prompt's answer."""
 
         def fan_out(doc_index: int, summary: Response) -> None:
             document = documents[doc_index]
