@@ -1,5 +1,5 @@
 # The two commands a new user needs (see README.md). Both install everything from nothing.
-.PHONY: run test setup
+.PHONY: run test setup lint
 
 setup:
 	bash scripts/setup.sh
@@ -12,4 +12,9 @@ run:
 # The test suite (installs the sandbox, a headless browser and vLLM-on-CPU first).
 test:
 	bash scripts/setup.sh --test
+	bash scripts/lint.sh
 	.venv/bin/python -m pytest -q -ra
+
+# ruff and mypy on the package (also the first step of `make test`).
+lint:
+	bash scripts/lint.sh

@@ -69,15 +69,14 @@ def main() -> None:
             began = time.perf_counter()
             reference = run_lm_eval(model, Path(tmp), names, num_fewshot=shots, batch_size=args.batch_size)
             reference_s = time.perf_counter() - began
-        ll_ours = [r["logprob"] for s in ours.samples[task] for r in s["responses"]]
+        ll_ours = [r.logprob for s in ours.samples[task] for r in s.responses]
         ll_ref = [v for name in names for _, values in sorted(per_sample_loglikelihoods(reference, name).items())
                   for v in values]
         sizes = [len(per_sample_loglikelihoods(reference, n)) for n in names]
         ref_acc = sum(reference["results"][n]["acc,none"] * k for n, k in zip(names, sizes)) / sum(sizes)
-        usage = ours.data["usage"]
         rows.append((task, ours.metric(task, "acc"), ours.metric(task, "acc_norm"), ref_acc,
                      max(abs(a - b) for a, b in zip(ll_ours, ll_ref)), ours_s, reference_s,
-                     usage["adapter"].get("token_efficiency")))
+                     (ours.usage.adapter or {}).get("token_efficiency")))
         print(f"{task}: evalboard {ours_s:.1f}s, lm-eval {reference_s:.1f}s", flush=True)
     print(f"\nSmolLM2-135M-Instruct, first {args.limit} items, batch size {args.batch_size}, "
           f"{os.cpu_count()} CPU cores\n")

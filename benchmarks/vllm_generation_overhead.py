@@ -54,7 +54,7 @@ def main() -> None:
         record = evalboard.evaluate(f"openai-compatible:{server.base_url}#{server.model},tokenizer={args.model}",
                                     TASK, limit=args.limit, max_new_tokens=args.max_new_tokens,
                                     concurrency=len(requests), output_dir=None, cache=False)
-        return time.perf_counter() - began, record.data["usage"]["output_tokens"], record.metric(TASK)
+        return time.perf_counter() - began, record.usage.output_tokens, record.metric(TASK)
 
     engine_alone()  # warm-up
     before, engine_tokens = engine_alone()

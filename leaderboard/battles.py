@@ -9,7 +9,8 @@ Items that only one model answered are dropped (they are no battle).
 
 Reading is the slow part of a large board (millions of sample lines), so each samples file is
 parsed by pyarrow's multi-threaded JSON reader with an explicit schema that keeps only `doc_id`
-and the one score, falling back to Python's json module for anything that schema cannot hold.
+and the one score, falling back to the records' `SampleScores` model (the same two fields of a
+sample line) for anything that schema cannot hold.
 Run folders never change once written, so the (doc_id, score) arrays of each file are also kept
 in a cache under the evalboard home (keyed by the file's path, size and modification time and the
 metric): a nightly rebuild parses only the runs that are new since the last build.
@@ -17,7 +18,6 @@ metric): a nightly rebuild parses only the runs that are new since the last buil
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +29,7 @@ import pandas as pd
 from evalboard.fingerprint import stable_hash
 from evalboard.leaderboard.runs import CURRENT
 from evalboard.paths import home_dir
+from evalboard.records.run_record import SampleScores
 
 SCORE_FRAME_COLUMNS = ["model", "task", "item_key", "score"]
 _CACHE_VERSION = 1  # bump when the parsing rules change
@@ -41,7 +42,7 @@ def _arrow_scores(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray] | No
 
     score_type = pa.struct([(metric, pa.float64())])
     for id_type in (pa.string(), pa.int64()):
-        schema = pa.schema([("doc_id", id_type), ("scores", score_type)])
+        schema = pa.schema([("doc_id", id_type), ("scores", score_type)])  # SampleScores' two fields
         options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
         try:
             table = pj.read_json(path, parse_options=options, read_options=pj.ReadOptions(block_size=1 << 24))
@@ -74,9 +75,9 @@ def _python_scores(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
         for line in handle:
             if not line.strip():
                 continue
-            sample = json.loads(line)
-            ids.append(str(sample.get("doc_id")))
-            scores.append(_as_score((sample.get("scores") or {}).get(metric)))
+            sample = SampleScores.model_validate_json(line)
+            ids.append(str(sample.doc_id))
+            scores.append(_as_score((sample.scores or {}).get(metric)))
     return np.asarray(ids, dtype=str), np.asarray(scores, dtype=np.float64)
 
 

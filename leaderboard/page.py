@@ -26,9 +26,9 @@ from evalboard.leaderboard.runs import (
     SUPERSEDED,
     Column,
     ModelInfo,
-    read_first_samples,
 )
 from evalboard.leaderboard.table import Cell, average, board_columns, cell_grid, higher_is_better
+from evalboard.records.run_record import RunRecord, SampleLine, TaskResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PROMPT_CHARS = 1500
@@ -183,50 +183,61 @@ def _ratings_views(board: Board, model_anchor: dict[str, str], column_views: lis
     return blocks
 
 
-def _sample_view(sample: dict[str, Any], metric: str) -> dict[str, Any]:
-    requests = sample.get("requests") or []
-    responses = sample.get("responses") or []
-    target = sample.get("target")
-    if isinstance(target, int) and 0 <= target < len(requests) and "continuation" in requests[target]:
-        target_text = f"{target}: {requests[target]['continuation']}"
+def _first_samples(record: RunRecord, task: str, count: int) -> list[SampleLine]:
+    """The drill-down's first `count` sample lines, without reading the rest; a missing or damaged
+    log shows what could be read before the damage."""
+    out: list[SampleLine] = []
+    try:
+        for sample in record.iter_samples(task):
+            out.append(sample)
+            if len(out) >= count:
+                break
+    except (OSError, ValueError, KeyError):
+        pass
+    return out
+
+
+def _sample_view(sample: SampleLine, metric: str) -> dict[str, Any]:
+    requests, responses, target = sample.requests, sample.responses, sample.target
+    if isinstance(target, int) and 0 <= target < len(requests) and requests[target].continuation is not None:
+        target_text = f"{target}: {requests[target].continuation}"
     else:
         target_text = json.dumps(target, ensure_ascii=False) if not isinstance(target, str) else target
-    texts = [r.get("text") for r in responses if isinstance(r, dict) and r.get("text") is not None]
-    logprobs = [r.get("logprob") for r in responses if isinstance(r, dict)]
+    texts = [r.text for r in responses if r.text is not None]
+    logprobs = [r.logprob for r in responses if r.logprob is not None]
     if texts:
         answer = str(texts[0])
-    elif logprobs and all(isinstance(x, (int, float)) for x in logprobs) and len(logprobs) == len(requests):
+    elif logprobs and len(logprobs) == len(responses) == len(requests):
         best = max(range(len(logprobs)), key=lambda k: (logprobs[k], -k))
-        answer = f"{best}: {requests[best].get('continuation', '')} (highest loglikelihood)"
+        answer = f"{best}: {requests[best].continuation or ''} (highest loglikelihood)"
     else:
         answer = ""
-    score = (sample.get("scores") or {}).get(metric)
+    score = sample.scores.get(metric)
     if score is None:
-        score = (sample.get("scores") or {}).get(metric.removesuffix("_macro"))
+        score = sample.scores.get(metric.removesuffix("_macro"))
     return {
-        "doc_id": str(sample.get("doc_id")),
-        "prompt": _truncate(str(sample.get("prompt") or ""), PROMPT_CHARS),
+        "doc_id": str(sample.doc_id),
+        "prompt": _truncate(sample.prompt or "", PROMPT_CHARS),
         "target": _truncate(str(target_text), ANSWER_CHARS),
         "answer": _truncate(answer, ANSWER_CHARS),
         "score": json.dumps(score) if score is not None else "—",
-        "error": sample.get("error"),
+        "error": sample.error,
     }
 
 
-def _metric_list(entry: dict[str, Any]) -> list[dict[str, str]]:
+def _metric_list(entry: TaskResult) -> list[dict[str, str]]:
     out = []
-    for name, value in sorted((entry.get("metrics") or {}).items()):
-        stderr = value.get("stderr")
+    for name, value in sorted(entry.metrics.items()):
         out.append({
             "name": name,
-            "value": f"{value.get('value'):.4f}" if isinstance(value.get("value"), (int, float)) else "—",
-            "stderr": f"{stderr:.4f}" if isinstance(stderr, (int, float)) else "—",
-            "n": str(value.get("n", "")),
+            "value": f"{value.value:.4f}",
+            "stderr": f"{value.stderr:.4f}" if value.stderr is not None else "—",
+            "n": str(value.n),
         })
     return out
 
 
-def _model_views(board: Board, model_anchor: dict[str, str], runs_by_id: dict[str, Any]) -> list[dict[str, Any]]:
+def _model_views(board: Board, model_anchor: dict[str, str], runs_by_id: dict[str, RunRecord]) -> list[dict[str, Any]]:
     cells = board.cells
     status_order = {CURRENT: 0, DIFFERS: 1, STALE: 2, SUPERSEDED: 3}
     views = []
@@ -241,26 +252,25 @@ def _model_views(board: Board, model_anchor: dict[str, str], runs_by_id: dict[st
             samples = []
             if row.status in (CURRENT, DIFFERS) and row.samples_path:
                 samples = [_sample_view(s, row.metric)
-                           for s in read_first_samples(row.samples_path, board.samples_per_cell)]
+                           for s in _first_samples(record, row.task, board.samples_per_cell)]
             entries.append({
                 "task": row.task, "detail": row.column.detail, "status": row.status, "reason": row.reason,
                 "run_id": row.run_id, "created_at": row.created_at, "n_items": row.n_items,
                 "failed_items": row.failed_items, "metrics": _metric_list(entry), "primary": row.metric,
-                "task_fp": row.task_fp[:12], "data_origin": str(entry.get("data_origin") or "—"),
+                "task_fp": row.task_fp[:12], "data_origin": entry.data_origin or "—",
                 "samples": samples,
             })
         runs = []
         for run_id in sorted(info.run_ids, reverse=True):
-            data = runs_by_id[run_id].data
-            harness = data.get("harness") or {}
+            run = runs_by_id[run_id]
             runs.append({
-                "run_id": run_id, "created_at": str(data.get("created_at")),
-                "harness": f"{harness.get('name', '')} {harness.get('version', '')}".strip(),
-                "git_commit": str(harness.get("git_commit") or "—")[:12],
-                "spec": str(data["model"].get("spec")), "fingerprint": str(data["model"].get("fingerprint"))[:12],
-                "tasks": ", ".join(sorted(data.get("tasks", {}))),
-                "wall_time": _num(data.get("wall_time_s"), 1),
-                "imported": (data.get("imported") or {}).get("from"),
+                "run_id": run_id, "created_at": run.created_at,
+                "harness": f"{run.harness.name} {run.harness.version}".strip(),
+                "git_commit": (run.harness.git_commit or "—")[:12],
+                "spec": run.model.spec, "fingerprint": run.model.fingerprint[:12],
+                "tasks": ", ".join(sorted(run.tasks)),
+                "wall_time": _num(run.wall_time_s, 1),
+                "imported": run.imported.from_ if run.imported is not None else None,
             })
         facts = [("Spec", info.spec), ("Access", info.access), ("Parameters", _parameters(info.parameters)),
                  ("Model fingerprint", info.fingerprint[:16])]
@@ -272,7 +282,7 @@ def _model_views(board: Board, model_anchor: dict[str, str], runs_by_id: dict[st
     return views
 
 
-def page_context(board: Board, runs_by_id: dict[str, Any]) -> dict[str, Any]:
+def page_context(board: Board, runs_by_id: dict[str, RunRecord]) -> dict[str, Any]:
     from evalboard.leaderboard.ratings import OVERALL
 
     cells = board.cells
@@ -391,5 +401,5 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render(board: Board, runs_by_id: dict[str, Any]) -> str:
+def render(board: Board, runs_by_id: dict[str, RunRecord]) -> str:
     return environment().get_template("page.html.jinja").render(page_context(board, runs_by_id))

@@ -21,16 +21,14 @@ Status of each (run, task) cell, decided from the store alone and independent of
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
 from evalboard.fingerprint import stable_hash
-from evalboard.records.run_record import RunRecord
+from evalboard.records.run_record import HarnessInfo, RunRecord
 
 CURRENT = "current"
 SUPERSEDED = "superseded"
@@ -77,7 +75,7 @@ class ModelInfo:
     parameters: int | None
     info: dict[str, Any]
     newest_run: str
-    harness: dict[str, Any]
+    harness: HarnessInfo
     imported: str | None
     run_ids: list[str] = field(default_factory=list)
     cost_per_1k_items_usd: float | None = None
@@ -89,17 +87,16 @@ class ModelInfo:
         return {True: "open", False: "closed"}.get(self.open_weights, "unknown")  # type: ignore[arg-type]
 
 
-def run_variant(data: dict[str, Any]) -> str:
+def run_variant(record: RunRecord) -> str:
     """How a run's prompts were dressed and where its numbers came from, as a short tag."""
     parts = []
-    imported = data.get("imported")
-    if imported:
-        parts.append(str(imported.get("from", "imported")))
-    style = (data.get("settings") or {}).get("style") or {}
-    if style.get("apply_chat_template"):
+    if record.imported is not None:
+        parts.append(record.imported.from_)
+    style = record.settings.style
+    if style.apply_chat_template:
         parts.append("chat")
-    if style.get("system_prompt"):
-        parts.append(f"system:{stable_hash(style['system_prompt'])[:6]}")
+    if style.system_prompt:
+        parts.append(f"system:{stable_hash(style.system_prompt)[:6]}")
     return "+".join(parts)
 
 
@@ -112,36 +109,34 @@ def _number(value: Any) -> float:
 
 
 def _run_cells(record: RunRecord) -> Iterable[dict[str, Any]]:
-    data = record.data
-    model = data["model"]
-    variant = run_variant(data)
-    for task, entry in sorted(data["tasks"].items()):
-        metric = entry["primary_metric"]
-        value = entry.get("metrics", {}).get(metric, {})
-        column = Column(task, str(entry.get("formulation")), int(entry.get("num_fewshot") or 0), metric, variant)
-        samples_file = entry.get("samples_file")
-        samples_path = str(record.path / samples_file) if record.path is not None and samples_file else None
+    model = record.model
+    variant = run_variant(record)
+    for task, entry in sorted(record.tasks.items()):
+        metric = entry.primary_metric
+        value = entry.metrics.get(metric)  # None: the primary metric was never computed (no item scored)
+        column = Column(task, entry.formulation, entry.num_fewshot, metric, variant)
+        samples_path = record.samples_path(task)
         yield {
             "run_id": record.run_id,
-            "created_at": str(data["created_at"]),
-            "model": str(model.get("label") or model["spec"]),
-            "spec": str(model["spec"]),
-            "model_fp": str(model.get("fingerprint")),
+            "created_at": record.created_at,
+            "model": model.label or model.spec,
+            "spec": model.spec,
+            "model_fp": model.fingerprint,
             "task": task,
             "column": column,
             "formulation": column.formulation,
             "num_fewshot": column.num_fewshot,
             "metric": metric,
             "variant": variant,
-            "higher_is_better": bool(entry.get("higher_is_better", True)),
-            "value": _number(value.get("value")),
-            "stderr": _number(value.get("stderr")),
-            "n": int(value.get("n") or 0),
-            "task_fp": str(entry.get("task_fingerprint")),
-            "items_hash": entry.get("items_hash"),
-            "n_items": int(entry.get("n_items") or 0),
-            "failed_items": int(entry.get("failed_items") or 0),
-            "samples_path": samples_path,
+            "higher_is_better": entry.higher_is_better,
+            "value": _number(value.value if value is not None else None),
+            "stderr": _number(value.stderr if value is not None else None),
+            "n": value.n if value is not None else 0,
+            "task_fp": entry.task_fingerprint,
+            "items_hash": entry.items_hash,
+            "n_items": entry.n_items,
+            "failed_items": entry.failed_items,
+            "samples_path": str(samples_path) if samples_path is not None else None,
         }
 
 
@@ -183,7 +178,7 @@ def _resolve_status(cells: pd.DataFrame) -> pd.DataFrame:
 
 def load_cells(runs: Sequence[RunRecord]) -> pd.DataFrame:
     """Every (run, task) of the store as one DataFrame (CELL_COLUMNS), oldest first, with status."""
-    ordered = sorted(runs, key=lambda r: (str(r.data["created_at"]), r.run_id))
+    ordered = sorted(runs, key=lambda r: (r.created_at, r.run_id))
     rows = [cell for record in ordered for cell in _run_cells(record)]
     if not rows:
         return pd.DataFrame(columns=CELL_COLUMNS)
@@ -204,19 +199,19 @@ def _usage_figures(records: list[RunRecord]) -> tuple[float | None, float | None
     latencies: list[tuple[float, float]] = []
     tokens, token_seconds = 0.0, 0.0
     for record in records:
-        usage = record.data.get("usage") or {}
-        run_items = sum(int(t.get("n_items") or 0) for t in record.tasks.values())
-        if usage.get("cost_usd") is None or record.data.get("imported"):
+        usage = record.usage
+        run_items = sum(t.n_items for t in record.tasks.values())
+        if usage.cost_usd is None or record.imported is not None:
             priced = False
         else:
-            cost += float(usage["cost_usd"])
+            cost += usage.cost_usd
             items += run_items
-        if usage.get("latency_mean_s") is not None:
-            latencies.append((float(usage["latency_mean_s"]), float(usage.get("requests") or 1)))
-        rate = usage.get("output_tokens_per_s")
-        if rate and usage.get("output_tokens"):
-            tokens += float(usage["output_tokens"])
-            token_seconds += float(usage["output_tokens"]) / float(rate)
+        if usage.latency_mean_s is not None:
+            latencies.append((usage.latency_mean_s, float(usage.requests or 1)))
+        rate = usage.output_tokens_per_s
+        if rate and usage.output_tokens:
+            tokens += float(usage.output_tokens)
+            token_seconds += float(usage.output_tokens) / rate
     per_1k = cost / items * 1000.0 if priced and items else None
     throughput = tokens / token_seconds if token_seconds > 0 else None
     return per_1k, _weighted_mean(latencies), throughput
@@ -228,40 +223,25 @@ def model_infos(cells: pd.DataFrame, runs: Sequence[RunRecord]) -> dict[str, Mod
     infos: dict[str, ModelInfo] = {}
     for label, group in cells.groupby("model", sort=True):
         newest = by_id[group["run_id"].iloc[-1]]
-        model = newest.data["model"]
-        info = dict(model.get("info") or {})
+        model = newest.model
+        info = dict(model.info)
         open_weights = info.get("open_weights")
         parameters = info.get("parameters")
         shown = group[group["status"].isin([CURRENT, DIFFERS])]["run_id"].unique()
         per_1k, latency, throughput = _usage_figures([by_id[r] for r in sorted(shown)])
         infos[str(label)] = ModelInfo(
             label=str(label),
-            spec=str(model["spec"]),
-            fingerprint=str(model.get("fingerprint")),
+            spec=model.spec,
+            fingerprint=model.fingerprint,
             open_weights=open_weights if isinstance(open_weights, bool) else None,
             parameters=int(parameters) if isinstance(parameters, (int, float)) and parameters > 0 else None,
             info=info,
             newest_run=newest.run_id,
-            harness=dict(newest.data.get("harness") or {}),
-            imported=(newest.data.get("imported") or {}).get("from"),
+            harness=newest.harness,
+            imported=newest.imported.from_ if newest.imported is not None else None,
             run_ids=sorted(group["run_id"].unique()),
             cost_per_1k_items_usd=per_1k,
             latency_mean_s=latency,
             output_tokens_per_s=throughput,
         )
     return infos
-
-
-def read_first_samples(path: str | Path, count: int) -> list[dict[str, Any]]:
-    """The first `count` lines of a samples file (for the drill-down), without reading the rest."""
-    out: list[dict[str, Any]] = []
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    out.append(json.loads(line))
-                if len(out) >= count:
-                    break
-    except (OSError, json.JSONDecodeError):
-        return out
-    return out

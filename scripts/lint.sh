@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${EVALBOARD_VENV:-.venv}
-"$VENV/bin/ruff" check harness tasks leaderboard tests benchmarks
+"$VENV/bin/ruff" check harness tasks leaderboard
 tree=$(mktemp -d)
 trap 'rm -rf "$tree"' EXIT
 mkdir "$tree/evalboard"

@@ -28,6 +28,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
 fi
 
 if [ "$with_tests" = 1 ]; then
+  "${pip[@]}" install -r requirements/lint.txt
   bash scripts/install_sandbox.sh
   [ -f scripts/install_browser.sh ] && bash scripts/install_browser.sh
   [ -f scripts/install_vllm.sh ] && bash scripts/install_vllm.sh

@@ -7,7 +7,15 @@ from typing import Any, Sequence
 
 import pytest
 
-from evalboard.records.run_record import SCHEMA, RunRecord
+from evalboard.records.run_record import (
+    HarnessInfo,
+    ModelIdentity,
+    RunRecord,
+    RunSettings,
+    RunUsage,
+    SampleLine,
+    TaskResult,
+)
 
 Scores = Sequence[tuple[str, Any]]  # (doc_id, score) in the run's item order
 
@@ -23,16 +31,16 @@ def make_record(run_id: str, tasks: dict[str, Scores], *, model_fp: str | None =
         lines = []
         for index, (doc_id, value) in enumerate(rows):
             failed = doc_id in errors
-            lines.append({
-                "index": index, "doc_id": doc_id, "prompt": f"Question {doc_id}?\nAnswer:", "target": 0,
-                "requests": [{"kind": "loglikelihood", "continuation": " yes"},
-                             {"kind": "loglikelihood", "continuation": " no"}],
-                "responses": [{"logprob": -1.0 if value == 1 else -2.0}, {"logprob": -1.5}],
-                "scores": {} if failed else {metric: value},
-                "error": "HTTP 500" if failed else None,
-            })
+            lines.append(SampleLine(
+                index=index, doc_id=doc_id, prompt=f"Question {doc_id}?\nAnswer:", target=0,
+                requests=[{"kind": "loglikelihood", "continuation": " yes"},
+                          {"kind": "loglikelihood", "continuation": " no"}],
+                responses=[{"logprob": -1.0 if value == 1 else -2.0}, {"logprob": -1.5}],
+                scores={} if failed else {metric: value},
+                error="HTTP 500" if failed else None,
+            ))
         samples[task] = lines
-        entries[task] = {
+        entries[task] = TaskResult(**{
             "task_fingerprint": (fingerprints or {}).get(task, f"fp-{task}"),
             "items_hash": "h", "mirrors": "", "formulation": "loglikelihood", "num_fewshot": 0,
             "primary_metric": metric, "higher_is_better": higher_is_better,
@@ -40,17 +48,14 @@ def make_record(run_id: str, tasks: dict[str, Scores], *, model_fp: str | None =
             "n_items": len(rows), "failed_items": len(errors), "data_origin": "local:x",
             "generation": None, "samples_per_item": 1, "samples_file": f"samples/{task}.jsonl",
             **((entry_overrides or {}).get(task, {})),
-        }
-    data = {
-        "schema": SCHEMA, "run_id": run_id, "created_at": "2025-01-01T00:00:00+00:00",
-        "harness": {"name": "evalboard", "version": "0.1.0", "git_commit": None},
-        "model": {"spec": f"hf:{run_id}", "label": f"hf:{run_id}", "fingerprint": model_fp or f"model-{run_id}",
-                  "fingerprint_parts": {}, "info": {}},
-        "settings": {"seed": 1234, "style": {"apply_chat_template": False, "system_prompt": None},
-                     **(settings or {})},
-        "tasks": entries, "usage": {"unique_requests": 0, "cache_hits": 0}, "wall_time_s": 0.0,
-    }
-    return RunRecord(data, None, samples)
+        })
+    return RunRecord(
+        run_id=run_id, created_at="2025-01-01T00:00:00+00:00",
+        harness=HarnessInfo(name="evalboard", version="0.1.0", git_commit=None),
+        model=ModelIdentity(spec=f"hf:{run_id}", label=f"hf:{run_id}", fingerprint=model_fp or f"model-{run_id}"),
+        settings=RunSettings(**{"seed": 1234, **(settings or {})}),
+        tasks=entries, usage=RunUsage(unique_requests=0, cache_hits=0), wall_time_s=0.0,
+    ).with_samples(samples)
 
 
 def binary(prefix: str, pattern: str) -> list[tuple[str, float]]:

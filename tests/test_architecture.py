@@ -125,3 +125,17 @@ def test_the_public_surface_resolves_and_importing_it_is_light() -> None:
     code = "import sys, evalboard; print(sorted(m for m in ('torch', 'pandas', 'transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_every_package_folder_is_listed_for_installation() -> None:
+    """pyproject lists packages by hand (the folders are not named like the import names): a
+    folder missing there would be absent from a non-editable install."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    found = {
+        _module_name(init, REPO, folder)
+        for folder in PACKAGE_DIRS
+        for init in (REPO / folder).rglob("__init__.py")
+    }
+    assert found == listed

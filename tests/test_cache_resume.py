@@ -18,7 +18,7 @@ LIMIT = 30
 
 
 def _scores(record) -> dict:
-    return {task: [(s["doc_id"], s["scores"], [r.get("logprob") for r in s["responses"]])
+    return {task: [(s.doc_id, s.scores, [r.logprob for r in s.responses])
                    for s in record.samples[task]] for task in record.tasks}
 
 
@@ -33,8 +33,8 @@ def _cached_rows(path: Path) -> int:
 def test_rerun_is_served_entirely_from_the_cache(tiny_model: Path, tmp_path: Path) -> None:
     first = evalboard.evaluate(f"hf:{tiny_model}", TASKS, limit=10, output_dir=None)
     second = evalboard.evaluate(f"hf:{tiny_model}", TASKS, limit=10, output_dir=None)
-    assert first.data["usage"]["requests_answered_now"] == first.data["usage"]["unique_requests"] > 0
-    assert second.data["usage"]["requests_answered_now"] == 0
+    assert first.usage.requests_answered_now == first.usage.unique_requests > 0
+    assert second.usage.requests_answered_now == 0
     assert _scores(first) == _scores(second)
 
 
@@ -55,9 +55,9 @@ def test_killed_run_resumes_without_repeating_answered_requests(tiny_model: Path
     assert answered_before >= 20
 
     resumed = evalboard.evaluate(f"hf:{tiny_model}", TASKS, limit=LIMIT, batch_size=1, output_dir=None, cache=cache)
-    usage = resumed.data["usage"]
-    assert usage["cache_hits"] == answered_before
-    assert usage["requests_answered_now"] == usage["unique_requests"] - answered_before
+    usage = resumed.usage
+    assert usage.cache_hits == answered_before
+    assert usage.requests_answered_now == (usage.unique_requests or 0) - answered_before
     uninterrupted = evalboard.evaluate(f"hf:{tiny_model}", TASKS, limit=LIMIT, batch_size=1, output_dir=None,
                                        cache=tmp_path / "fresh.sqlite")
     assert _scores(resumed) == _scores(uninterrupted)
@@ -66,4 +66,4 @@ def test_killed_run_resumes_without_repeating_answered_requests(tiny_model: Path
 def test_a_different_model_never_gets_another_models_answers(tiny_model: Path, tiny_model_no_bos: Path) -> None:
     evalboard.evaluate(f"hf:{tiny_model}", "arc_easy", limit=5, output_dir=None)
     other = evalboard.evaluate(f"hf:{tiny_model_no_bos}", "arc_easy", limit=5, output_dir=None)
-    assert other.data["usage"]["cache_hits"] == 0
+    assert other.usage.cache_hits == 0

@@ -3,7 +3,6 @@ code 2, no traceback and no partial result files."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import assert_one_line_error, run_cli
+from evalboard.records.run_record import load_run
 
 
 def _run_dirs(output: Path) -> list[Path]:
@@ -24,11 +24,11 @@ def test_run_prints_a_summary_and_stores_the_run(tiny_model: Path, tmp_path: Pat
     assert result.returncode == 0, result.stderr
     assert "arc_easy" in result.stdout and "acc_norm" in result.stdout and "saved to" in result.stdout
     (run_dir,) = _run_dirs(out)
-    record = json.loads((run_dir / "run.json").read_text())
-    assert record["tasks"]["mmlu"]["num_fewshot"] == 1
-    assert record["model"]["fingerprint_parts"]["weights"]
-    lines = (run_dir / "samples" / "arc_easy.jsonl").read_text().splitlines()
-    assert len(lines) == 4 and "Question:" in json.loads(lines[0])["prompt"]
+    record = load_run(run_dir)
+    assert record.tasks["mmlu"].num_fewshot == 1
+    assert record.model.fingerprint_parts["weights"]
+    samples = record.load_samples("arc_easy")
+    assert len(samples) == 4 and "Question:" in str(samples[0].prompt)
 
 
 def test_tasks_lists_descriptions_and_counts() -> None:
@@ -101,8 +101,8 @@ def test_disk_full_while_writing_leaves_nothing_behind_and_loses_no_answers(tiny
         rerun = run_cli(*args, "--output", str(tmp_path / "roomy"))
         assert rerun.returncode == 0, rerun.stderr
         (run_dir,) = _run_dirs(tmp_path / "roomy")
-        usage = json.loads((run_dir / "run.json").read_text())["usage"]
-        assert usage["requests_answered_now"] == 0 and usage["cache_hits"] == 160
+        usage = load_run(run_dir).usage
+        assert usage.requests_answered_now == 0 and usage.cache_hits == 160
     finally:
         subprocess.run(["umount", str(full)], check=True)
 

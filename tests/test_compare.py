@@ -198,7 +198,7 @@ def _forgetting_comparison():
     base = make_record("base-run", {"skill": binary("k", "0" * 12), "general": binary("g", "1" * 12)})
     cand = make_record("cand-run", {"skill": binary("k", "1" * 12), "general": binary("g", "0" * 12)})
     # untrusted text in a prompt must stay text in the HTML report
-    cand.samples["general"][0]["prompt"] = base.samples["general"][0]["prompt"] = "<script>alert(1)</script>"
+    cand.samples["general"][0].prompt = base.samples["general"][0].prompt = "<script>alert(1)</script>"
     return compare_runs(base, cand, trained_on=["skill"])
 
 

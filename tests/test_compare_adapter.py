@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from compare_helpers import compare_cli
+from evalboard.records.run_record import RunRecord
+from evalboard.records.store import list_runs
 
 ANIMALS = "cat dog cow pig hen fox owl bee ant elk".split()
 TOOLS = "saw axe pen cup box key map bag hat pot".split()
@@ -158,12 +160,11 @@ def test_one_shot_compare_finds_the_improvement_and_the_forgetting(
     assert tools["verdict"] == "regressed" and tools["p_adjusted"] < 1e-3
     assert data["forgetting"] == ["seq_tools"]
     # the lists of changed items are the items whose score really changed, by the runs' own samples
-    runs = {json.loads(p.read_text())["model"]["spec"]: p.parent for p in results.glob("*/run.json")}
+    runs = {r.model.spec: r for r in list_runs(results)}
     base_run, cand_run = runs[f"hf:{tiny_model}"], runs[f"hf:{tiny_model},adapter={adapters['good']}"]
 
-    def scores(run: Path) -> dict[str, float]:
-        lines = (run / "samples" / "seq_animals.jsonl").read_text().splitlines()
-        return {s["doc_id"]: s["scores"]["acc"] for s in map(json.loads, lines)}
+    def scores(run: RunRecord) -> dict[str, float]:
+        return {str(s.doc_id): s.scores["acc"] for s in run.load_samples("seq_animals")}
 
     before, after = scores(base_run), scores(cand_run)
     assert sorted(i["doc_id"] for i in animals["better"]) == sorted(d for d in before if after[d] > before[d])

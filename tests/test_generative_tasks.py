@@ -98,9 +98,9 @@ def test_pass_at_k_with_several_samples_per_problem(tiny_model: Path) -> None:
     record = evalboard.evaluate(f"hf:{tiny_model}", "humaneval", limit=2, samples_per_problem=3, temperature=0.8,
                                 max_new_tokens=16, allow_code_execution=True, output_dir=None)
     sample = record.samples["humaneval"][0]
-    assert len(sample["responses"]) == 3 and len({r["text"] for r in sample["responses"]}) > 1
-    assert record.tasks["humaneval"]["samples_per_item"] == 3
-    assert record.tasks["humaneval"]["generation"]["temperature"] == 0.8
+    assert len(sample.responses) == 3 and len({r.text for r in sample.responses}) > 1
+    assert record.tasks["humaneval"].samples_per_item == 3
+    assert (record.tasks["humaneval"].generation or {})["temperature"] == 0.8
     with pytest.raises(UserError, match="greedy decoding"):
         evalboard.evaluate(f"hf:{tiny_model}", "humaneval", limit=2, samples_per_problem=3,
                            allow_code_execution=True, output_dir=None)
@@ -125,10 +125,11 @@ def test_without_the_sandbox_generated_code_is_refused_not_run_unsandboxed(tiny_
 def test_ifeval_and_gsm8k_run_end_to_end_with_recorded_generation_parameters(tiny_model: Path) -> None:
     record = evalboard.evaluate(f"hf:{tiny_model}", "ifeval,gsm8k_cot", limit=3, max_new_tokens=24, output_dir=None)
     ifeval = record.tasks["ifeval"]
-    assert set(ifeval["metrics"]) == {"prompt_level_strict_acc", "inst_level_strict_acc",
-                                      "prompt_level_loose_acc", "inst_level_loose_acc"}
-    n_instructions = sum(len(s["scores"]["inst_level_strict_acc"]) for s in record.samples["ifeval"])
-    assert ifeval["metrics"]["inst_level_strict_acc"]["n"] == n_instructions > 3
+    assert set(ifeval.metrics) == {"prompt_level_strict_acc", "inst_level_strict_acc",
+                                   "prompt_level_loose_acc", "inst_level_loose_acc"}
+    n_instructions = sum(len(s.scores["inst_level_strict_acc"]) for s in record.samples["ifeval"])
+    assert ifeval.metrics["inst_level_strict_acc"].n == n_instructions > 3
     gsm = record.tasks["gsm8k_cot"]
-    assert gsm["generation"]["max_new_tokens"] == 24 and "Q:" in gsm["generation"]["stop"]
-    assert gsm["num_fewshot"] == 8 and gsm["primary_metric"] == "exact_match,strict-match"
+    generation = gsm.generation or {}
+    assert generation["max_new_tokens"] == 24 and "Q:" in generation["stop"]
+    assert gsm.num_fewshot == 8 and gsm.primary_metric == "exact_match,strict-match"

@@ -60,9 +60,8 @@ def test_accuracy_and_per_sample_scores_equal_at_batch_size_1_and_8(tiny_model: 
     for task in ("arc_easy", "mmlu"):
         one, eight = (r.samples[task] for r in runs)
         for a, b in zip(one, eight):
-            assert [x["logprob"] for x in a["responses"]] == pytest.approx(
-                [x["logprob"] for x in b["responses"]], abs=1e-4)
-            assert a["scores"] == b["scores"]
+            assert [x.logprob for x in a.responses] == pytest.approx([x.logprob for x in b.responses], abs=1e-4)
+            assert a.scores == b.scores
         assert runs[0].metric(task, "acc") == runs[1].metric(task, "acc")
 
 
@@ -79,12 +78,13 @@ def test_a_shared_context_is_computed_once(tiny_model: Path) -> None:
 
 def test_the_few_shot_block_is_shared_across_documents(tiny_model: Path) -> None:
     record = evalboard.evaluate(f"hf:{tiny_model}", "mmlu", limit=30, output_dir=None, cache=False)
-    usage = record.data["usage"]
+    usage = record.usage
     # every prompt in full would be input_tokens; the five-shot block is forwarded once instead.
     # (This tiny vocabulary splits " A" into two tokens, so answers cost a little; SmolLM2's
     # efficiency on MMLU is in docs/benchmarks.md.)
-    assert usage["adapter"]["tokens_forwarded"] < usage["input_tokens"] / 10
-    assert usage["adapter"]["token_efficiency"] >= 0.8
+    assert usage.adapter is not None and usage.input_tokens is not None
+    assert usage.adapter["tokens_forwarded"] < usage.input_tokens / 10
+    assert usage.adapter["token_efficiency"] >= 0.8
 
 
 def test_generation_stops_at_stop_sequences_and_respects_max_tokens(tiny_model: Path) -> None:

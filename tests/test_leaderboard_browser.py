@@ -14,6 +14,7 @@ import pytest
 
 import synthetic_runs as synthetic
 from evalboard.leaderboard.build import build_leaderboard
+from evalboard.records.run_record import SampleLine
 from leaderboard_browser import Browser
 from leaderboard_helpers import HOSTILE_ANSWER, HOSTILE_LABEL, evaluate_tiny
 
@@ -30,11 +31,12 @@ def page(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     synthetic.write_store(results, zoo, tasks)
     hostile = synthetic.SyntheticModel(HOSTILE_LABEL, 0.4, open_weights=False, cost_per_item_usd=0.002,
                                        latency_s=1.2, tokens_per_s=55.0)
-    run = synthetic.write_run(results, hostile, tasks, "2025-06-01T00:00:00+00:00")
-    samples = run / "samples" / "gsm8k.jsonl"
-    lines = [json.loads(line) for line in samples.read_text().splitlines()]
-    lines[0]["responses"][0]["text"] = HOSTILE_ANSWER
-    samples.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    def plant(task: str, line: SampleLine) -> None:
+        if task == "gsm8k" and line.index == 0:
+            line.responses[0].text = HOSTILE_ANSWER
+
+    synthetic.write_run(results, hostile, tasks, "2025-06-01T00:00:00+00:00", edit=plant)
     output = root / "site" / "index.html"
     build_leaderboard(results, output, rounds=200, cache=False)
     return output

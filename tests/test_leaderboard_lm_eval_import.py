@@ -58,21 +58,21 @@ def test_lm_eval_results_become_imported_runs(lm_eval_output: Path, tmp_path: Pa
     assert len(runs) == 2
     for results_file in results_files:
         original = json.loads(results_file.read_text())
-        record = next(r for r in runs if r.data["imported"]["results_file"] == results_file.name)
-        assert record.data["imported"]["from"] == "lm-eval"
-        assert record.data["model"]["info"]["open_weights"] is True
-        assert record.data["model"]["info"]["parameters"] == original["config"]["model_num_parameters"]
+        record = next(r for r in runs if r.imported is not None and r.imported.results_file == results_file.name)
+        assert record.imported is not None and record.imported.from_ == "lm-eval"
+        assert record.model.info["open_weights"] is True
+        assert record.model.info["parameters"] == original["config"]["model_num_parameters"]
         entry = record.tasks["ref_arc_easy"]
         lm = original["results"]["ref_arc_easy"]
-        assert entry["formulation"] == "loglikelihood" and entry["num_fewshot"] == 0
-        assert entry["primary_metric"] == "acc"
-        assert entry["metrics"]["acc"]["value"] == lm["acc,none"]
-        assert entry["metrics"]["acc_norm"]["stderr"] == lm["acc_norm_stderr,none"]
+        assert entry.formulation == "loglikelihood" and entry.num_fewshot == 0
+        assert entry.primary_metric == "acc"
+        assert entry.metrics["acc"].value == lm["acc,none"]
+        assert entry.metrics["acc_norm"].stderr == lm["acc_norm_stderr,none"]
         samples = load_run(record.path).load_samples("ref_arc_easy")
         raw = [json.loads(line) for line in next(results_file.parent.glob("samples_*.jsonl")).read_text().splitlines()]
-        assert [s["scores"]["acc_norm"] for s in samples] == [r["acc_norm"] for r in raw]
-        assert samples[0]["prompt"] == raw[0]["arguments"]["gen_args_0"]["arg_0"]
-        assert len(samples[0]["responses"]) == len(samples[0]["requests"]) == 4
+        assert [s.scores["acc_norm"] for s in samples] == [r["acc_norm"] for r in raw]
+        assert samples[0].prompt == raw[0]["arguments"]["gen_args_0"]["arg_0"]
+        assert len(samples[0].responses) == len(samples[0].requests) == 4
 
 
 def test_imported_runs_get_their_own_columns_and_ratings(lm_eval_output: Path, tmp_path: Path) -> None:

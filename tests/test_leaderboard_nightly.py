@@ -64,7 +64,7 @@ def test_update_evaluates_what_is_missing_then_nothing(workdir: Path) -> None:
     assert b"Failed in the last update" in page and b"does not exist" in page
     runs = list_runs(workdir / "results")
     hellaswag = [r.tasks["hellaswag"] for r in runs if "hellaswag" in r.tasks]
-    assert {t["n_items"] for t in hellaswag} == {3}  # the per-task limit won over the default
+    assert {t.n_items for t in hellaswag} == {3}  # the per-task limit won over the default
 
     again, log = _update(workdir)
     assert again.evaluated == [] and "0 to evaluate" not in log  # broken is retried every time ...

@@ -14,6 +14,7 @@ import pytest
 
 import synthetic_runs as synthetic
 from evalboard.leaderboard.build import build_leaderboard
+from evalboard.records.run_record import SampleLine
 from leaderboard_helpers import HOSTILE_ANSWER, HOSTILE_LABEL, evaluate_tiny, run_evalboard
 
 EXPORTS = ["scores.csv", "scores.json", "ratings.csv", "ratings.json"]
@@ -27,13 +28,13 @@ def store(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     zoo = synthetic.model_zoo(10, seed=1)
     synthetic.write_store(results, zoo, {"syn_mc": 8, "gsm8k": 12})
     hostile = synthetic.SyntheticModel(HOSTILE_LABEL, 0.3, open_weights=False, cost_per_item_usd=0.001)
-    run = synthetic.write_run(results, hostile, {"syn_mc": 8, "gsm8k": 12}, "2025-06-01T00:00:00+00:00")
-    samples = run / "samples" / "gsm8k.jsonl"
-    lines = [json.loads(line) for line in samples.read_text().splitlines()]
-    for line in lines:
-        line["responses"][0]["text"] = HOSTILE_ANSWER
-        line["prompt"] = HOSTILE_ANSWER + line["prompt"]
-    samples.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    def plant(task: str, line: SampleLine) -> None:
+        if task == "gsm8k":
+            line.responses[0].text = HOSTILE_ANSWER
+            line.prompt = HOSTILE_ANSWER + str(line.prompt)
+
+    synthetic.write_run(results, hostile, {"syn_mc": 8, "gsm8k": 12}, "2025-06-01T00:00:00+00:00", edit=plant)
     return results
 
 
@@ -104,19 +105,8 @@ def test_exports_hold_the_tables(store: Path, tmp_path: Path) -> None:
 def test_a_new_task_and_metric_need_no_leaderboard_change(tmp_path: Path) -> None:
     store = tmp_path / "results"
     for k, (name, errors) in enumerate([("good", [0, 1, 0, 0]), ("bad", [1, 1, 1, 0])]):
-        run = store / f"run-{k}"
-        (run / "samples").mkdir(parents=True)
-        (run / "samples" / "my_new_task.jsonl").write_text(
-            "".join(json.dumps({"doc_id": f"d{i}", "scores": {"brier_error": e}}) + "\n" for i, e in enumerate(errors)))
-        (run / "run.json").write_text(json.dumps({
-            "schema": "evalboard.run/1", "run_id": f"run-{k}", "created_at": f"2025-01-0{k + 1}T00:00:00+00:00",
-            "model": {"spec": f"x:{name}", "label": name, "fingerprint": name, "info": {"open_weights": True}},
-            "settings": {}, "usage": {},
-            "tasks": {"my_new_task": {
-                "task_fingerprint": "f", "formulation": "generate", "num_fewshot": 3, "primary_metric": "brier_error",
-                "higher_is_better": False, "samples_file": "samples/my_new_task.jsonl", "n_items": 4,
-                "metrics": {"brier_error": {"value": sum(errors) / 4, "stderr": 0.2, "n": 4}}}},
-        }))
+        synthetic.write_scored_run(store, name, "my_new_task", "brier_error", errors, f"2025-01-0{k + 1}T00:00:00+00:00",
+                                   higher_is_better=False, formulation="generate", num_fewshot=3)
     out = _build(store, tmp_path / "site")
     page = (out / "index.html").read_text()
     assert "my_new_task" in page and "brier_error · generate · 3-shot" in page and "(lower is better)" in page

@@ -50,17 +50,17 @@ def test_table_cells_are_the_runs_primary_metrics(real_store: Path) -> None:
     table = score_table(cells, models).set_index("model")
     assert sorted(table.index) == ["tiny-a", "tiny-b"]
     for record in runs:
-        label = record.data["model"]["label"]
+        label = record.model.label
         assert models[label].open_weights is True and models[label].parameters > 0
         for task, entry in record.tasks.items():
-            primary = entry["metrics"][entry["primary_metric"]]
-            column = f"{task}|loglikelihood|0-shot|{entry['primary_metric']}"
-            assert table.loc[label, f"{column} :: value"] == primary["value"]
-            assert table.loc[label, f"{column} :: n"] == primary["n"] == 6
-            half = table.loc[label, f"{column} :: ci_high"] - primary["value"]
-            assert half == pytest.approx(1.959964 * primary["stderr"], rel=1e-5)
+            primary = entry.metrics[entry.primary_metric]
+            column = f"{task}|loglikelihood|0-shot|{entry.primary_metric}"
+            assert table.loc[label, f"{column} :: value"] == primary.value
+            assert table.loc[label, f"{column} :: n"] == primary.n == 6
+            half = table.loc[label, f"{column} :: ci_high"] - primary.value
+            assert half == pytest.approx(1.959964 * primary.stderr, rel=1e-5)
             assert table.loc[label, f"{column} :: status"] == CURRENT
-        values = [e["metrics"][e["primary_metric"]]["value"] for e in record.tasks.values()]
+        values = [record.metric(task) for task in record.tasks]
         assert table.loc[label, "average"] == pytest.approx(np.mean(values))
         assert table.loc[label, "columns_averaged"] == 2
 
@@ -70,9 +70,9 @@ def test_item_scores_are_the_samples_primary_scores(real_store: Path) -> None:
     frame = item_score_frame(load_cells(runs), cache=False)
     assert set(frame["task"]) == {f"{t}|loglikelihood|0-shot|acc_norm" for t in TASKS}
     for record in runs:
-        label = record.data["model"]["label"]
+        label = record.model.label
         for task in TASKS:
-            expected = sorted(s["scores"]["acc_norm"] for s in record.load_samples(task))
+            expected = sorted(s.scores["acc_norm"] for s in record.load_samples(task))
             rows = frame[(frame["model"] == label) & (frame["task"].astype(str).str.startswith(task + "|"))]
             assert sorted(rows["score"]) == expected and len(rows) == 6
     # Both models answered the same 6 items of each task: item keys pair up.
@@ -200,18 +200,8 @@ def test_sample_readers_agree_on_every_kind_of_score(tmp_path: Path) -> None:
 
 def test_lower_is_better_scores_are_negated_for_battles(tmp_path: Path) -> None:
     for k, (name, losses) in enumerate([("low-loss", [0.1, 0.2, 0.3]), ("high-loss", [0.5, 0.6, 0.7])]):
-        run = tmp_path / f"run-{k}"
-        (run / "samples").mkdir(parents=True)
-        _write_samples(run / "samples" / "ppl.jsonl", [{"doc_id": i, "scores": {"loss": v}} for i, v in enumerate(losses)])
-        record = {
-            "schema": "evalboard.run/1", "run_id": f"run-{k}", "created_at": f"2025-01-0{k + 1}T00:00:00+00:00",
-            "model": {"spec": f"x:{name}", "label": name, "fingerprint": name, "info": {}},
-            "tasks": {"ppl": {"task_fingerprint": "t", "formulation": "loglikelihood_rolling", "num_fewshot": 0,
-                              "primary_metric": "loss", "higher_is_better": False, "samples_file": "samples/ppl.jsonl",
-                              "metrics": {"loss": {"value": float(np.mean(losses)), "stderr": 0.05, "n": 3}}}},
-            "usage": {}, "settings": {},
-        }
-        (run / "run.json").write_text(json.dumps(record), encoding="utf-8")
+        synthetic.write_scored_run(tmp_path, name, "ppl", "loss", losses, f"2025-01-0{k + 1}T00:00:00+00:00",
+                                   higher_is_better=False, formulation="loglikelihood_rolling")
     frame = item_score_frame(load_cells(list_runs(tmp_path)), cache=False)
     assert (frame[frame["model"] == "low-loss"]["score"] < 0).all()
     ratings = board_ratings(frame, rounds=50, seed=0)

@@ -29,7 +29,7 @@ RELATIVE = 1e-6
 def _ours(model: Path, task: str, limit: int, tmp_path: Path, **kwargs):
     record = evaluate_task(model, task, limit, tmp_path, **kwargs)
     samples = record.samples[task]
-    return record, {s["index"]: [r["logprob"] for r in s["responses"]] for s in samples}
+    return record, {s.index: [r.logprob for r in s.responses] for s in samples}
 
 
 def evaluate_task(model: Path, task: str, limit: int, tmp_path: Path, **kwargs):
@@ -52,7 +52,7 @@ def test_arc_easy_matches_lm_eval(model_fixture: str, request: pytest.FixtureReq
     ref_metrics = reference["results"]["ref_arc_easy"]
     assert record.metric("arc_easy", "acc") == pytest.approx(ref_metrics["acc,none"])
     assert record.metric("arc_easy", "acc_norm") == pytest.approx(ref_metrics["acc_norm,none"])
-    assert record.tasks["arc_easy"]["metrics"]["acc"]["stderr"] == pytest.approx(ref_metrics["acc_stderr,none"])
+    assert record.tasks["arc_easy"].metrics["acc"].stderr == pytest.approx(ref_metrics["acc_stderr,none"])
 
 
 def test_hellaswag_preprocessing_and_scores_match_lm_eval(tiny_model: Path, tmp_path: Path) -> None:

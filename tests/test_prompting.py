@@ -64,7 +64,7 @@ def test_generative_formulation_runs_end_to_end_with_a_local_model(tiny_model: P
     record = evalboard.evaluate(f"hf:{tiny_model}", "arc_challenge", limit=4, formulation="generative",
                                 apply_chat_template=True, output_dir=None)
     entry = record.tasks["arc_challenge"]
-    assert entry["formulation"] == "generative" and entry["primary_metric"] == "acc"
-    assert set(entry["metrics"]) == {"acc", "answered"}
+    assert entry.formulation == "generative" and entry.primary_metric == "acc"
+    assert set(entry.metrics) == {"acc", "answered"}
     sample = record.samples["arc_challenge"][0]
-    assert sample["prompt"].startswith("<|user|>") and sample["responses"][0]["text"] is not None
+    assert str(sample.prompt).startswith("<|user|>") and sample.responses[0].text is not None

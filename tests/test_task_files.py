@@ -56,8 +56,8 @@ def test_a_users_task_directory_adds_a_task_without_touching_the_project(tiny_mo
     write_toy_task(tmp_path)
     record = evalboard.evaluate(f"hf:{tiny_model}", "toy_colors", include_paths=[tmp_path],
                                 data_dir=tmp_path / "data", output_dir=None, num_fewshot=2)
-    assert record.tasks["toy_colors"]["n_items"] == 9
-    assert record.samples["toy_colors"][0]["prompt"].count("Which colour") == 3  # 2 shots + question
+    assert record.tasks["toy_colors"].n_items == 9
+    assert str(record.samples["toy_colors"][0].prompt).count("Which colour") == 3  # 2 shots + question
     assert "toy_colors" not in discover_tasks()
 
 

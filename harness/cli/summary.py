@@ -13,12 +13,12 @@ def format_summary(record: RunRecord) -> str:
             f"{row['task']:<16} {row['formulation']:<13} {row['num_fewshot']:>5} {row['metric']:<26} "
             f"{row['value']:>8.4f} {stderr:>9} {row['n']:>6}"
         )
-    usage = record.data["usage"]
+    usage = record.usage
     lines.append(
-        f"model {record.data['model']['label']} | {usage['unique_requests']} requests "
-        f"({usage['cache_hits']} from cache) | wall {record.data['wall_time_s']:.1f}s"
-        + (f" | cost ${usage['cost_usd']:.4f}" if usage.get("cost_usd") else "")
-        + (f" | {usage['failed_requests']} failed" if usage.get("failed_requests") else "")
+        f"model {record.model.label} | {usage.unique_requests} requests "
+        f"({usage.cache_hits} from cache) | wall {record.wall_time_s or 0.0:.1f}s"
+        + (f" | cost ${usage.cost_usd:.4f}" if usage.cost_usd else "")
+        + (f" | {usage.failed_requests} failed" if usage.failed_requests else "")
     )
     if record.path is not None:
         lines.append(f"saved to {record.path}")

@@ -22,9 +22,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Sequence
 
+from pydantic import BaseModel
+
 from evalboard import stats
 from evalboard.errors import UserError
-from evalboard.records.run_record import RunRecord
+from evalboard.records.run_record import RunRecord, SampleLine
 
 SCHEMA = "evalboard.comparison.compare/1"
 DEFAULT_ALPHA = 0.05
@@ -62,13 +64,13 @@ class RunSide:
 
     @classmethod
     def of(cls, record: RunRecord) -> "RunSide":
-        model = record.data["model"]
+        model = record.model
         return cls(
             run_id=record.run_id,
-            label=model.get("label") or model["spec"],
-            spec=model["spec"],
-            model_fingerprint=model["fingerprint"],
-            created_at=record.data.get("created_at", ""),
+            label=model.label or model.spec,
+            spec=model.spec,
+            model_fingerprint=model.fingerprint,
+            created_at=record.created_at,
             path=str(record.path) if record.path is not None else None,
         )
 
@@ -171,6 +173,8 @@ def _finite(value: Any) -> Any:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
     return str(value)
@@ -180,16 +184,16 @@ def explain_fingerprint_mismatch(task: str, base: RunRecord, candidate: RunRecor
     """What makes the task's questions differ between the runs, in the user's words."""
     a, b = base.tasks[task], candidate.tasks[task]
     differences = [
-        f"{words} {_fmt(a.get(key))} vs {_fmt(b.get(key))}"
-        for key, words in _TASK_FIELDS if a.get(key) != b.get(key)
+        f"{words} {_fmt(getattr(a, key))} vs {_fmt(getattr(b, key))}"
+        for key, words in _TASK_FIELDS if getattr(a, key) != getattr(b, key)
     ]
-    settings_a, settings_b = base.data.get("settings", {}), candidate.data.get("settings", {})
+    settings_a, settings_b = base.settings, candidate.settings
     differences += [
-        f"{words} {_fmt(settings_a.get(key))} vs {_fmt(settings_b.get(key))}"
-        for key, words in _SETTING_FIELDS if settings_a.get(key) != settings_b.get(key)
+        f"{words} {_fmt(getattr(settings_a, key))} vs {_fmt(getattr(settings_b, key))}"
+        for key, words in _SETTING_FIELDS if getattr(settings_a, key) != getattr(settings_b, key)
     ]
-    if a.get("data_origin") != b.get("data_origin"):
-        differences.append(f"data source {a.get('data_origin')} vs {b.get('data_origin')}")
+    if a.data_origin != b.data_origin:
+        differences.append(f"data source {a.data_origin} vs {b.data_origin}")
     if not differences:
         differences.append("the task definition, its data items or its few-shot pool (an edited task "
                            "file or another copy of the data), or evalboard's prompting or scoring "
@@ -237,14 +241,14 @@ class _Unit:
     key: str
     base: float
     candidate: float
-    base_sample: dict[str, Any]
-    candidate_sample: dict[str, Any]
+    base_sample: SampleLine
+    candidate_sample: SampleLine
 
 
-def _by_doc_id(task: str, side: str, samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    by_id: dict[str, dict[str, Any]] = {}
+def _by_doc_id(task: str, side: str, samples: list[SampleLine]) -> dict[str, SampleLine]:
+    by_id: dict[str, SampleLine] = {}
     for sample in samples:
-        key = str(sample["doc_id"])
+        key = str(sample.doc_id)
         if key in by_id:
             raise UserError(f"task {task}: the {side} run's samples hold item {key} twice; "
                             f"its samples file is damaged, rerun it")
@@ -252,17 +256,17 @@ def _by_doc_id(task: str, side: str, samples: list[dict[str, Any]]) -> dict[str,
     return by_id
 
 
-def _scores(sample: dict[str, Any], metric: str) -> list[float] | float | None:
-    if sample.get("error"):
+def _scores(sample: SampleLine, metric: str) -> list[float] | float | None:
+    if sample.error:
         return None
-    value = (sample.get("scores") or {}).get(metric)
+    value = sample.scores.get(metric)
     if isinstance(value, (list, tuple)):
         return [float(v) for v in value]
     return None if value is None else float(value)
 
 
-def pair_units(task: str, metric: str, base_samples: list[dict[str, Any]],
-               candidate_samples: list[dict[str, Any]]) -> tuple[list[_Unit], int]:
+def pair_units(task: str, metric: str, base_samples: list[SampleLine],
+               candidate_samples: list[SampleLine]) -> tuple[list[_Unit], int]:
     """Per-unit (base, candidate) scores matched by doc_id, in the base run's item order, and how
     many items were left out because one run has no score for them."""
     base_by_id = _by_doc_id(task, "base", base_samples)
@@ -296,36 +300,34 @@ def pair_units(task: str, metric: str, base_samples: list[dict[str, Any]],
 # --- what each model answered (for the lists of changed items) ---------------------------
 
 
-def _chosen_choice(sample: dict[str, Any], metric: str) -> str | None:
+def _chosen_choice(sample: SampleLine, metric: str) -> str | None:
     """For a loglikelihood multiple-choice item: the choice the metric picked (acc: highest
     loglikelihood; acc_norm: highest loglikelihood per character)."""
-    requests, responses = sample.get("requests") or [], sample.get("responses") or []
+    requests, responses = sample.requests, sample.responses
     if metric not in ("acc", "acc_norm") or not requests or len(requests) != len(responses):
         return None
-    try:
-        choices = [str(r["continuation"]) for r in requests]
-        logprobs = [float(r["logprob"]) for r in responses]
-    except (KeyError, TypeError, ValueError):
+    choices = [r.continuation for r in requests if r.continuation is not None]
+    logprobs = [r.logprob for r in responses if r.logprob is not None]
+    if len(choices) != len(requests) or len(logprobs) != len(responses):
         return None
     if metric == "acc_norm":
         logprobs = [lp / max(1, len(c)) for lp, c in zip(logprobs, choices)]
     return choices[max(range(len(choices)), key=logprobs.__getitem__)].strip()
 
 
-def answer_of(sample: dict[str, Any], metric: str) -> str | None:
+def answer_of(sample: SampleLine, metric: str) -> str | None:
     """A readable answer: the generated text, or the multiple-choice pick."""
-    texts = [r.get("text") for r in sample.get("responses") or [] if r.get("text") is not None]
+    texts = [r.text for r in sample.responses if r.text is not None]
     if texts:
         return texts[0] if len(texts) == 1 else " | ".join(texts)
     return _chosen_choice(sample, metric)
 
 
-def target_of(sample: dict[str, Any]) -> Any:
+def target_of(sample: SampleLine) -> Any:
     """The expected answer, readable: a multiple-choice gold index becomes its choice's text."""
-    target = sample.get("target")
-    requests = sample.get("requests") or []
+    target, requests = sample.target, sample.requests
     if isinstance(target, int) and not isinstance(target, bool) and 0 <= target < len(requests):
-        continuation = requests[target].get("continuation")
+        continuation = requests[target].continuation
         if continuation is not None:
             return str(continuation).strip()
     return target
@@ -339,14 +341,14 @@ def _change(unit: _Unit, metric: str) -> ItemChange:
         target=target_of(unit.base_sample),
         base_answer=answer_of(unit.base_sample, metric),
         candidate_answer=answer_of(unit.candidate_sample, metric),
-        prompt=unit.base_sample.get("prompt"),
+        prompt=unit.base_sample.prompt,
     )
 
 
 # --- the comparison ----------------------------------------------------------------------
 
 
-def _samples(record: RunRecord, task: str, side: str) -> list[dict[str, Any]]:
+def _samples(record: RunRecord, task: str, side: str) -> list[SampleLine]:
     try:
         return record.load_samples(task)
     except (OSError, KeyError, ValueError) as exc:
@@ -362,11 +364,11 @@ def compare_task(task: str, base: RunRecord, candidate: RunRecord, *, role: Role
                  bootstrap_rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED) -> TaskComparison:
     """One task's paired comparison (p_value unadjusted; `compare_runs` adds Holm and verdicts)."""
     entry_a, entry_b = base.tasks[task], candidate.tasks[task]
-    if entry_a.get("task_fingerprint") != entry_b.get("task_fingerprint"):
+    if entry_a.task_fingerprint != entry_b.task_fingerprint:
         raise UserError(explain_fingerprint_mismatch(task, base, candidate))
-    metric = entry_a["primary_metric"]
+    metric = entry_a.primary_metric
     base_samples, candidate_samples = _samples(base, task, "base"), _samples(candidate, task, "candidate")
-    if not any(metric in (s.get("scores") or {}) for s in [*base_samples, *candidate_samples]):
+    if not any(metric in s.scores for s in [*base_samples, *candidate_samples]):
         raise UserError(f"task {task}: its primary metric {metric} has no per-item scores in the samples, "
                         f"so items cannot be paired")
     units, excluded = pair_units(task, metric, base_samples, candidate_samples)
@@ -387,7 +389,7 @@ def compare_task(task: str, base: RunRecord, candidate: RunRecord, *, role: Role
         test = "paired_bootstrap"
         boot = stats.paired_bootstrap(b, a, rounds=bootstrap_rounds, seed=seed)
         diff, low, high, p_value = boot.diff, boot.ci_low, boot.ci_high, boot.p_value
-    higher_is_better = bool(entry_a.get("higher_is_better", True))
+    higher_is_better = entry_a.higher_is_better
     better = [u for u in units if (u.candidate > u.base) == higher_is_better and u.candidate != u.base]
     worse = [u for u in units if (u.candidate < u.base) == higher_is_better and u.candidate != u.base]
     # Largest moves first (all moves are 1 for 0/1 scores: then the run's item order stays).
@@ -395,7 +397,7 @@ def compare_task(task: str, base: RunRecord, candidate: RunRecord, *, role: Role
     worse.sort(key=lambda u: -abs(u.candidate - u.base))
     return TaskComparison(
         task=task, metric=metric, higher_is_better=higher_is_better,
-        formulation=entry_a.get("formulation", ""), num_fewshot=int(entry_a.get("num_fewshot", 0)),
+        formulation=entry_a.formulation, num_fewshot=entry_a.num_fewshot,
         role=role, n=len(units), n_excluded=excluded,
         base_score=sum(a) / len(a), candidate_score=sum(b) / len(b),
         diff=diff, ci_low=low, ci_high=high, test=test, p_value=p_value,
@@ -440,7 +442,7 @@ def compare_runs(
         result.p_adjusted = adjusted
         result.verdict = verdict(result.diff, adjusted, result.higher_is_better, alpha)
     notes = []
-    if base.data["model"]["fingerprint"] == candidate.data["model"]["fingerprint"]:
+    if base.model.fingerprint == candidate.model.fingerprint:
         notes.append("both runs are of the same model (same model fingerprint): any difference is noise "
                      "from sampling or from the runs' settings")
     for result in results:

@@ -25,7 +25,15 @@ from evalboard.errors import UserError
 from evalboard.fingerprint import stable_hash
 from evalboard.engine.metrics import aggregate
 from evalboard.requests import Request, Response, prompt_text, request_key, request_to_json
-from evalboard.records.run_record import SCHEMA, RunRecord
+from evalboard.records.run_record import (
+    HarnessInfo,
+    ModelIdentity,
+    RunRecord,
+    RunSettings,
+    RunUsage,
+    SampleLine,
+    TaskResult,
+)
 from evalboard.records.store import check_writable, save_run
 from evalboard.taskdef.prepared import PreparedTask, TaskOptions, choose_formulation, prepare_task
 from evalboard.taskdef.registry import discover_tasks, resolve_task_names
@@ -95,7 +103,7 @@ class _Answers:
 
 
 def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]],
-                answers: _Answers) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                answers: _Answers) -> tuple[TaskResult, list[SampleLine]]:
     formulation = task.formulation
     assert formulation is not None
     responses_by_doc = [[answers.by_key[request_key(r)] for r in requests] for requests in requests_by_doc]
@@ -111,38 +119,37 @@ def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]],
             scores.append({k: v for k, v in score.items() if _is_metric_value(v)})
             groups.append(doc.get(task.spec.group_field) if task.spec.group_field else None)
         samples.append(
-            {
-                "index": index,
-                "doc_id": doc["id"],
-                "prompt": prompt_text(requests[0].context) if hasattr(requests[0], "context") else None,
-                "target": formulation.target(doc),
-                "requests": [_request_summary(r) for r in requests],
-                "responses": [_response_summary(r) for r in responses],
-                "scores": score,
-                "error": errors[0] if errors else None,
-                **({"group": doc.get(task.spec.group_field)} if task.spec.group_field else {}),
-            }
+            SampleLine(
+                index=index,
+                doc_id=doc["id"],
+                prompt=prompt_text(requests[0].context) if hasattr(requests[0], "context") else None,
+                target=formulation.target(doc),
+                requests=[_request_summary(r) for r in requests],
+                responses=[_response_summary(r) for r in responses],
+                scores=score,
+                error=errors[0] if errors else None,
+                group=doc.get(task.spec.group_field) if task.spec.group_field else None,
+            )
         )
     failed = len(task.docs) - len(answered)
     metrics = aggregate(scores, groups if task.spec.group_field else None, formulation.aggregations)
-    extra = {"groups": len({str(g) for g in groups})} if task.spec.group_field else {}
-    entry = {
-        "task_fingerprint": task.fingerprint(),
-        "items_hash": stable_hash([d["id"] for d in task.docs]),
-        "mirrors": task.spec.mirrors,
-        "formulation": formulation.name,
-        "num_fewshot": task.num_fewshot,
-        "primary_metric": formulation.primary_metric(),
-        "higher_is_better": task.spec.higher_is_better,
-        "metrics": {name: value.to_json() for name, value in metrics.items()},
-        "n_items": len(task.docs),
-        "failed_items": failed,
-        "data_origin": task.origin,
-        "generation": asdict(formulation.params) if formulation.params is not None else None,
-        "samples_per_item": formulation.samples,
-        "samples_file": f"samples/{task.name}.jsonl",
-        **extra,
-    }
+    entry = TaskResult(
+        task_fingerprint=task.fingerprint(),
+        items_hash=stable_hash([d["id"] for d in task.docs]),
+        mirrors=task.spec.mirrors,
+        formulation=formulation.name,
+        num_fewshot=task.num_fewshot,
+        primary_metric=formulation.primary_metric(),
+        higher_is_better=task.spec.higher_is_better,
+        metrics={name: value.to_json() for name, value in metrics.items()},
+        n_items=len(task.docs),
+        failed_items=failed,
+        data_origin=task.origin,
+        generation=asdict(formulation.params) if formulation.params is not None else None,
+        samples_per_item=formulation.samples,
+        samples_file=f"samples/{task.name}.jsonl",
+        groups=len({str(g) for g in groups}) if task.spec.group_field else None,
+    )
     return entry, samples
 
 
@@ -165,7 +172,7 @@ def _response_summary(response: Response) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def _usage(used: list[Response], unique: int, fresh: int, adapter_counters: dict[str, Any]) -> dict[str, Any]:
+def _usage(used: list[Response], unique: int, fresh: int, adapter_counters: dict[str, Any]) -> RunUsage:
     """Cost, latency and throughput of the answers this run used (cached ones included, so a rerun
     reports the same figures), with this session's own adapter counters kept apart."""
     usage = {
@@ -177,7 +184,7 @@ def _usage(used: list[Response], unique: int, fresh: int, adapter_counters: dict
     }
     if "cost_usd" in adapter_counters and adapter_counters["cost_usd"] is None:
         usage["cost_usd"] = None  # the model has no known price: unknown, not free
-    return usage
+    return RunUsage(**usage)
 
 
 def run_evaluation(config: RunConfig) -> RunRecord:
@@ -222,32 +229,30 @@ def run_evaluation(config: RunConfig) -> RunRecord:
         for task in tasks:
             task_entries[task.name], samples[task.name] = _score_task(task, planned[task.name], answers)
         used = [answers.by_key[key] for key in requests]
-        record_data = {
-            "schema": SCHEMA,
-            "run_id": _run_id(config.label or model_spec.raw, started, stable_hash([model_fp, names, started.isoformat()])),
-            "created_at": started.isoformat(),
-            "harness": {"name": "evalboard", "version": evalboard.__version__, "git_commit": _git_commit()},
-            "model": {
-                "spec": model_spec.raw,
-                "label": config.label or model_spec.raw,
-                "fingerprint": model_fp,
-                "fingerprint_parts": model_fp_parts,
-                "info": adapter.describe(),
-            },
-            "settings": {
+        record = RunRecord(
+            run_id=_run_id(config.label or model_spec.raw, started, stable_hash([model_fp, names, started.isoformat()])),
+            created_at=started.isoformat(),
+            harness=HarnessInfo(name="evalboard", version=evalboard.__version__, git_commit=_git_commit()),
+            model=ModelIdentity(
+                spec=model_spec.raw,
+                label=config.label or model_spec.raw,
+                fingerprint=model_fp,
+                fingerprint_parts=model_fp_parts,
+                info=adapter.describe(),
+            ),
+            settings=RunSettings(
                 **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config.options).items()},
-                "batch_size": config.adapter_settings.batch_size,
-                "allow_code_execution": config.allow_code_execution,
-            },
-            "tasks": task_entries,
-            "usage": _usage(used, len(requests), answers.fresh, adapter.usage_summary()),
-            "wall_time_s": round(time.perf_counter() - clock, 3),
-            "pid": os.getpid(),
-        }
+                batch_size=config.adapter_settings.batch_size,
+                allow_code_execution=config.allow_code_execution,
+            ),
+            tasks=task_entries,
+            usage=_usage(used, len(requests), answers.fresh, adapter.usage_summary()),
+            wall_time_s=round(time.perf_counter() - clock, 3),
+            pid=os.getpid(),
+        ).with_samples(samples)
     finally:
         adapter.close()
         cache.close()
-    record = RunRecord(record_data, None, samples)
     if config.output_dir is not None:
         save_run(config.output_dir, record)
     return record

@@ -47,7 +47,7 @@ from evalboard.engine.options import (NonEmptyStr, NonNegativeInt, RunOptions, S
 from evalboard.errors import UserError
 from evalboard.fingerprint import stable_hash
 from evalboard.leaderboard.build import DEFAULT_TITLE, STATE_DIR, build_leaderboard, status_path
-from evalboard.records.run_record import RunRecord
+from evalboard.records.run_record import RunRecord, TaskResult
 from evalboard.atomic import write_text_atomic
 from evalboard.records.store import list_runs
 
@@ -255,16 +255,15 @@ def _expected_fingerprint(prepared: Any, formulation: str, model_name: str) -> s
     return task.fingerprint()
 
 
-def _newest_runs(results: Path) -> dict[tuple[str, str, int], tuple[RunRecord, dict[str, Any]]]:
+def _newest_runs(results: Path) -> dict[tuple[str, str, int], tuple[RunRecord, TaskResult]]:
     """(model label, task, few-shot) -> the newest run of it in the store."""
-    newest: dict[tuple[str, str, int], tuple[RunRecord, dict[str, Any]]] = {}
+    newest: dict[tuple[str, str, int], tuple[RunRecord, TaskResult]] = {}
     if not results.is_dir():
         return newest
     for record in list_runs(results):  # oldest first: later ones replace earlier ones
-        model = record.data["model"]
-        label = str(model.get("label") or model["spec"])
+        label = record.model.label or record.model.spec
         for task, entry in record.tasks.items():
-            newest[(label, task, int(entry.get("num_fewshot") or 0))] = (record, entry)
+            newest[(label, task, entry.num_fewshot)] = (record, entry)
     return newest
 
 
@@ -293,21 +292,21 @@ def _plan_cell(config: NightlyConfig, model: ModelEntry, task: TaskEntry, specs:
     if found is None:
         return CellPlan(model, task, "evaluate", "missing: no run yet", shots=prepared.num_fewshot)
     record, entry = found
-    recorded = record.data["model"]
-    plan = CellPlan(model, task, "fresh", "up to date", record.run_id, str(recorded.get("fingerprint")),
-                    str(record.data["created_at"]), prepared.num_fewshot)
+    recorded = record.model
+    plan = CellPlan(model, task, "fresh", "up to date", record.run_id, recorded.fingerprint,
+                    record.created_at, prepared.num_fewshot)
     try:
-        expected = _expected_fingerprint(prepared, str(entry.get("formulation")), model.label)
+        expected = _expected_fingerprint(prepared, entry.formulation, model.label)
     except Exception as exc:
         return CellPlan(model, task, "error", _one_line(exc))
-    if recorded.get("spec") != model.spec:
-        plan.action, plan.reason = "evaluate", f"stale: the newest run used spec {recorded.get('spec')}"
-    elif entry.get("task_fingerprint") != expected:
+    if recorded.spec != model.spec:
+        plan.action, plan.reason = "evaluate", f"stale: the newest run used spec {recorded.spec}"
+    elif entry.task_fingerprint != expected:
         plan.action, plan.reason = "evaluate", "stale: task fingerprint changed (definition, data, prompts, settings or scoring code)"
-    elif entry.get("items_hash") != stable_hash([d["id"] for d in prepared.docs]):
-        plan.action, plan.reason = "evaluate", f"stale: other items (ran {entry.get('n_items')}, now {len(prepared.docs)})"
-    elif int(entry.get("failed_items") or 0) > 0:
-        plan.action, plan.reason = "evaluate", f"incomplete: {entry['failed_items']} items failed last time"
+    elif entry.items_hash != stable_hash([d["id"] for d in prepared.docs]):
+        plan.action, plan.reason = "evaluate", f"stale: other items (ran {entry.n_items}, now {len(prepared.docs)})"
+    elif entry.failed_items > 0:
+        plan.action, plan.reason = "evaluate", f"incomplete: {entry.failed_items} items failed last time"
     return plan
 
 
@@ -479,7 +478,7 @@ def _evaluate_model(config: NightlyConfig, model: ModelEntry, todo: list[CellPla
                 continue
             evaluated += [(model.label, n) for n in names]
             done.update(names)
-            learned = record.data["model"]["fingerprint"]
+            learned = record.model.fingerprint
             if check.needed:
                 _remember_check(config.results, model.label, learned, check.files_mtime)
             # The run just made tells the model's current fingerprint: older cells under another are stale.

@@ -24,7 +24,18 @@ from typing import Any
 
 from evalboard.errors import UserError
 from evalboard.fingerprint import stable_hash
-from evalboard.records.run_record import SCHEMA, RunRecord
+from evalboard.records.run_record import (
+    HarnessInfo,
+    ImportInfo,
+    MetricResult,
+    ModelIdentity,
+    PromptStyleSettings,
+    RunRecord,
+    RunSettings,
+    RunUsage,
+    SampleLine,
+    TaskResult,
+)
 from evalboard.records.store import check_writable, save_run
 
 OPEN_BACKENDS = {"hf", "hf-auto", "huggingface", "vllm", "vllm-vlm", "hf-multimodal", "sglang", "gguf", "ggml",
@@ -60,7 +71,7 @@ def _number(value: Any) -> float | None:
     return number if number == number else None
 
 
-def _metrics(result: dict[str, Any], n: int) -> dict[str, dict[str, Any]]:
+def _metrics(result: dict[str, Any], n: int) -> dict[str, MetricResult]:
     out = {}
     for key, value in result.items():
         if "," not in key or "_stderr," in key:
@@ -70,7 +81,7 @@ def _metrics(result: dict[str, Any], n: int) -> dict[str, dict[str, Any]]:
         if number is None:
             continue
         stderr = _number(result.get(f"{metric}_stderr,{filt}"))
-        out[_our_metric(metric, filt)] = {"value": number, "stderr": stderr, "n": n}
+        out[_our_metric(metric, filt)] = MetricResult(value=number, stderr=stderr, n=n)
     return out
 
 
@@ -103,10 +114,18 @@ def _response(raw: Any, kind: str) -> dict[str, Any]:
     return {"text": str(first)}
 
 
-def _convert_samples(path: Path, output_type: str) -> list[dict[str, Any]]:
+def _request(kind: str, argument: dict[str, Any]) -> dict[str, Any]:
+    """One lm-eval argument tuple as a logged request: a choice's continuation, or generation kwargs."""
+    if kind == "loglikelihood":
+        return {"kind": kind, "continuation": argument.get("arg_1")}
+    kwargs = argument.get("arg_1")
+    return {"kind": kind, "params": kwargs} if isinstance(kwargs, dict) else {"kind": kind}
+
+
+def _convert_samples(path: Path, output_type: str) -> list[SampleLine]:
     """lm-eval sample lines (one per doc and filter) -> evalboard samples (one per doc)."""
     kind = FORMULATIONS.get(output_type, "generate")  # the request kind behind every argument tuple
-    by_doc: dict[Any, dict[str, Any]] = {}
+    by_doc: dict[Any, SampleLine] = {}
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             if not line.strip():
@@ -119,26 +138,21 @@ def _convert_samples(path: Path, output_type: str) -> list[dict[str, Any]]:
                 target: Any = raw.get("target")
                 if output_type == "multiple_choice" and isinstance(target, str) and target.isdigit():
                     target = int(target)
-                sample = {
-                    "index": len(by_doc), "doc_id": doc_id,
-                    "prompt": str(arguments[0].get("arg_0", "")) if arguments else None,
-                    "target": target,
-                    "requests": [
-                        {"kind": kind, "continuation": a.get("arg_1")} if kind == "loglikelihood"
-                        else {"kind": kind, **(a.get("arg_1") if isinstance(a.get("arg_1"), dict) else {})}
-                        for a in arguments
-                    ],
-                    "responses": [_response(r, kind) for r in raw.get("resps", [])],
-                    "scores": {}, "error": None,
-                    "doc_hash": raw.get("doc_hash"),
-                }
+                sample = SampleLine(
+                    index=len(by_doc), doc_id=doc_id,
+                    prompt=str(arguments[0].get("arg_0", "")) if arguments else None,
+                    target=target,
+                    requests=[_request(kind, a) for a in arguments],
+                    responses=[_response(r, kind) for r in raw.get("resps", [])],
+                    doc_hash=raw.get("doc_hash"),
+                )
                 by_doc[doc_id] = sample
             filt = raw.get("filter", "none")
             for metric in raw.get("metrics", []):
                 if metric in raw:
-                    sample["scores"][_our_metric(metric, filt)] = raw[metric]
+                    sample.scores[_our_metric(metric, filt)] = raw[metric]
             if filt != "none" and raw.get("filtered_resps") is not None:
-                sample.setdefault("filtered", {})[filt] = raw["filtered_resps"]
+                sample.filtered = {**(sample.filtered or {}), filt: raw["filtered_resps"]}
     return list(by_doc.values())
 
 
@@ -147,7 +161,7 @@ def _arg_order(key: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _model_section(data: dict[str, Any], label: str | None) -> dict[str, Any]:
+def _model_section(data: dict[str, Any], label: str | None) -> ModelIdentity:
     config = data.get("config", {})
     backend = str(config.get("model", "lm-eval"))
     name = str(data.get("model_name") or (config.get("model_args") or {}).get("pretrained", "") or backend)
@@ -169,12 +183,12 @@ def _model_section(data: dict[str, Any], label: str | None) -> dict[str, Any]:
     if config.get("model_dtype"):
         info["dtype"] = str(config["model_dtype"])
     spec = f"{backend}:{name}"
-    return {"spec": spec, "label": label or f"{name} (lm-eval)", "fingerprint": stable_hash(parts),
-            "fingerprint_parts": parts, "info": info}
+    return ModelIdentity(spec=spec, label=label or f"{name} (lm-eval)", fingerprint=stable_hash(parts),
+                         fingerprint_parts=parts, info=info)
 
 
-def _task_entry(task: str, data: dict[str, Any], samples: list[dict[str, Any]] | None,
-                samples_file: str | None) -> dict[str, Any] | None:
+def _task_entry(task: str, data: dict[str, Any], samples: list[SampleLine] | None,
+                samples_file: str | None) -> TaskResult | None:
     result = data["results"][task]
     configs = data.get("configs", {})
     subtasks = data.get("group_subtasks", {}).get(task) or []
@@ -197,24 +211,24 @@ def _task_entry(task: str, data: dict[str, Any], samples: list[dict[str, Any]] |
         "chat_template_sha": data.get("chat_template_sha"), "system_instruction_sha": data.get("system_instruction_sha"),
         "fewshot_as_multiturn": data.get("fewshot_as_multiturn"), "gen_kwargs": data.get("config", {}).get("gen_kwargs"),
     })
-    items = [s.get("doc_hash") or s.get("doc_id") for s in samples] if samples else [n]
-    return {
-        "task_fingerprint": fingerprint,
-        "items_hash": stable_hash(items),
-        "mirrors": f"lm-eval {task}",
-        "formulation": FORMULATIONS.get(str(output_type), str(output_type)),
-        "num_fewshot": int(shots) if isinstance(shots, (int, float)) else 0,
-        "primary_metric": primary,
-        "higher_is_better": bool(higher) if higher is not None else True,
-        "metrics": metrics,
-        "n_items": n,
-        "failed_items": 0,
-        "data_origin": str(config.get("dataset_path") or "lm-eval"),
-        "generation": config.get("generation_kwargs"),
-        "samples_per_item": int(config.get("repeats") or 1),
-        "samples_file": samples_file,
-        "lm_eval_version": data.get("versions", {}).get(task),
-    }
+    items = [s.doc_hash or s.doc_id for s in samples] if samples else [n]
+    return TaskResult(
+        task_fingerprint=fingerprint,
+        items_hash=stable_hash(items),
+        mirrors=f"lm-eval {task}",
+        formulation=FORMULATIONS.get(str(output_type), str(output_type)),
+        num_fewshot=int(shots) if isinstance(shots, (int, float)) else 0,
+        primary_metric=primary,
+        higher_is_better=bool(higher) if higher is not None else True,
+        metrics=metrics,
+        n_items=n,
+        failed_items=0,
+        data_origin=str(config.get("dataset_path") or "lm-eval"),
+        generation=config.get("generation_kwargs"),
+        samples_per_item=int(config.get("repeats") or 1),
+        samples_file=samples_file,
+        lm_eval_version=data.get("versions", {}).get(task),
+    )
 
 
 def convert_results_file(results_file: Path, label: str | None = None) -> RunRecord:
@@ -246,27 +260,25 @@ def convert_results_file(results_file: Path, label: str | None = None) -> RunRec
         raise UserError(f"{results_file} holds no task with numeric metrics; nothing to import")
     created = dt.datetime.fromtimestamp(float(data.get("date") or results_file.stat().st_mtime), dt.timezone.utc)
     digest = hashlib.sha256(raw_bytes + (label or "").encode()).hexdigest()
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", model["label"]).strip("-")[:40]
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", model.label).strip("-")[:40]
     config = data.get("config", {})
-    record = {
-        "schema": SCHEMA,
-        "run_id": f"{created:%Y%m%d-%H%M%S}-lmeval-{slug}-{digest[:8]}",
-        "created_at": created.isoformat(),
-        "harness": {"name": "lm-eval", "version": data.get("lm_eval_version"), "git_commit": data.get("git_hash")},
-        "imported": {"from": "lm-eval", "results_file": results_file.name, "sha256": digest,
-                     "samples_files": sorted(p.name for t, p in sample_paths.items() if t in samples)},
-        "model": model,
-        "settings": {
-            "limit": config.get("limit"), "seed": config.get("fewshot_seed"), "batch_size": config.get("batch_size"),
-            "style": {"apply_chat_template": data.get("chat_template") is not None,
-                      "system_prompt": data.get("system_instruction")},
-            "gen_kwargs": config.get("gen_kwargs"),
-        },
-        "tasks": tasks,
-        "usage": {"cost_usd": None, "latency_mean_s": None, "output_tokens_per_s": None},
-        "wall_time_s": _number(data.get("total_evaluation_time_seconds")),
-    }
-    return RunRecord(record, None, samples)
+    return RunRecord(
+        run_id=f"{created:%Y%m%d-%H%M%S}-lmeval-{slug}-{digest[:8]}",
+        created_at=created.isoformat(),
+        harness=HarnessInfo(name="lm-eval", version=data.get("lm_eval_version"), git_commit=data.get("git_hash")),
+        imported=ImportInfo(from_="lm-eval", results_file=results_file.name, sha256=digest,
+                            samples_files=sorted(p.name for t, p in sample_paths.items() if t in samples)),
+        model=model,
+        settings=RunSettings(
+            limit=config.get("limit"), seed=config.get("fewshot_seed"), batch_size=config.get("batch_size"),
+            style=PromptStyleSettings(apply_chat_template=data.get("chat_template") is not None,
+                                      system_prompt=data.get("system_instruction")),
+            gen_kwargs=config.get("gen_kwargs"),
+        ),
+        tasks=tasks,
+        usage=RunUsage(),  # lm-eval records no cost, latency or throughput
+        wall_time_s=_number(data.get("total_evaluation_time_seconds")),
+    ).with_samples(samples)
 
 
 def find_results_files(path: Path) -> list[Path]:

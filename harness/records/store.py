@@ -12,10 +12,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from evalboard.errors import UserError
-from evalboard.records.run_record import RunRecord, load_run
+from evalboard.records.run_record import RunRecord, SampleLine, load_run
 
 
 def check_writable(directory: Path) -> None:
@@ -29,25 +28,35 @@ def check_writable(directory: Path) -> None:
                         f"choose another with --output") from exc
 
 
-def _write_json_lines(path: Path, rows: list[dict[str, Any]]) -> None:
+# A value JSON has no type for (a numpy scalar in free-form scores, say) is written as its str().
+_UNKNOWN = str
+
+
+def _write_json_lines(path: Path, lines: list[SampleLine]) -> None:
+    """One compact JSON object per line (pydantic's serialiser: a large log is written fast)."""
     with open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False, default=str))
+        for line in lines:
+            handle.write(line.model_dump_json(fallback=_UNKNOWN))
             handle.write("\n")
         handle.flush()
         os.fsync(handle.fileno())
 
 
 def save_run(directory: Path, record: RunRecord) -> RunRecord:
+    """The one place a record becomes files: run.json and each task's sample lines, serialised
+    from the models (so what is on disk is exactly what the models allow)."""
     directory = Path(directory)
     staging = directory / f".{record.run_id}.partial"
     final = directory / record.run_id
+    files = {task: record.tasks[task].samples_file for task in record.samples}
+    if None in files.values():
+        raise ValueError(f"{record.run_id}: a task with sample lines has no samples_file to write them to")
     try:
         (staging / "samples").mkdir(parents=True, exist_ok=True)
-        for task, rows in record.samples.items():
-            _write_json_lines(staging / record.tasks[task]["samples_file"], rows)
+        for task, lines in record.samples.items():
+            _write_json_lines(staging / str(files[task]), lines)
         with open(staging / "run.json", "w", encoding="utf-8") as handle:
-            json.dump(record.data, handle, indent=2, sort_keys=True, default=str)
+            json.dump(record.model_dump(mode="json", fallback=_UNKNOWN), handle, indent=2, sort_keys=True)
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
@@ -59,8 +68,7 @@ def save_run(directory: Path, record: RunRecord) -> RunRecord:
             f"could not write results to {directory}: {reason}; nothing was saved there, but every "
             f"model answer is in the response cache, so rerunning the same command repeats no requests"
         ) from exc
-    record.path = final
-    return record
+    return record.stored_at(final)
 
 
 def list_runs(directory: Path) -> list[RunRecord]:
@@ -71,4 +79,4 @@ def list_runs(directory: Path) -> list[RunRecord]:
             runs.append(load_run(run_file.parent))
         except (ValueError, json.JSONDecodeError, KeyError):
             continue  # not ours, or damaged by hand: skip rather than break the leaderboard
-    return sorted(runs, key=lambda r: (r.data["created_at"], r.run_id))
+    return sorted(runs, key=lambda r: (r.created_at, r.run_id))

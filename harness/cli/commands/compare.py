@@ -115,8 +115,8 @@ def _load_or_evaluate(args: argparse.Namespace, evaluation: list[argparse.Action
     for side, spec, label in (("base", args.base, args.base_label), ("candidate", args.candidate, args.candidate_label)):
         print(f"evaluating the {side}: {spec}", file=sys.stderr)
         record = evaluate_from_args(argparse.Namespace(**{**vars(args), "label": label}), spec, args.tasks)
-        usage = record.data["usage"]
-        print(f"  run {record.run_id}: {usage['unique_requests']} requests, {usage['cache_hits']} from cache",
+        print(f"  run {record.run_id}: {record.usage.unique_requests} requests, "
+              f"{record.usage.cache_hits} from cache",
               file=sys.stderr)
         records.append(record)
     return records[0], records[1]

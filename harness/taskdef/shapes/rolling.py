@@ -17,7 +17,7 @@ import math
 import re
 from typing import Any, Sequence
 
-from evalboard.engine.metrics import MetricValue
+from evalboard.stats import MetricValue
 from evalboard.errors import UserError
 from evalboard.requests import Prompt, Request, Response, RollingLoglikelihoodRequest
 from evalboard.taskdef.prompting import evaluate_expression
