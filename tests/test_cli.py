@@ -77,7 +77,7 @@ def test_malformed_task_file_in_include_path(tiny_model: Path, tmp_path: Path) -
     (tasks / "broken.yaml").write_text("name: broken\ntype: multiple_choice\n")
     result = run_cli("run", "--model", f"hf:{tiny_model}", "--tasks", "arc_easy", "--include-path", str(tasks),
                      "--output", str(tmp_path / "r"))
-    assert_one_line_error(result, "broken.yaml", "missing the required key")
+    assert_one_line_error(result, "broken.yaml", "the required key `data` is missing")
 
 
 def test_unwritable_output_directory(tiny_model: Path, tmp_path: Path) -> None:
