@@ -1,5 +1,6 @@
-"""HumanEval rows -> documents; completions are executed in the sandbox (never outside it) and
-scored with the unbiased pass@k estimator, via evalboard.execution.code_execution."""
+"""HumanEval rows -> documents; completions are executed in the sandbox (never outside it), each
+judged by the problem's own tests running in a separate sandbox that the completion cannot touch,
+and scored with the unbiased pass@k estimator, via evalboard.execution.code_execution."""
 
 from __future__ import annotations
 

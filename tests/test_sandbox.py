@@ -117,7 +117,7 @@ print(open({str(host.cwd_secret_path)!r}).read())
 import os
 home = {str(host.home_secret_path.parent)!r}
 assert {host.home_secret_path.name!r} in os.listdir(home), "home dir listing is empty"
-""", "failed", r"AssertionError: home dir listing is empty"),
+""", "failed", r"FileNotFoundError|AssertionError: home dir listing is empty"),
         # /tmp inside is private; the other targets are host paths the sandbox user could write to
         # on the host (world-writable) or that only root could: all must stay untouched.
         "write_outside_tmp": Attack(f"""
@@ -133,14 +133,14 @@ if len(errors) < {len(host.escape_paths) - 1}:
     print("wrote outside")
 else:
     raise errors[0]
-""", "failed", r"Read-only file system|Permission denied"),
+""", "failed", r"Read-only file system|Permission denied|No such file or directory"),
         "delete_host_file": Attack(f"""
 import os, shutil
 try:
     os.remove({str(host.victim_file)!r})
 finally:
     shutil.rmtree({str(host.victim_dir)!r})
-""", "failed", r"Read-only file system|Permission denied"),
+""", "failed", r"Read-only file system|Permission denied|No such file or directory"),
         "kill_parent": Attack(f"""
 import os, signal
 for pid in (os.getppid(), 1, {os.getpid()}, -1):  # parent, init, the harness's host pid, everyone
@@ -364,10 +364,10 @@ os.chdir("/")
 """, "passed", True),
     "files": Leftover("""
 import os
-for path in ("/tmp/work/left.txt", "/tmp/left.txt", "/dev/shm/left", "/dev/left"):
+for path in ("/tmp/work/left.txt", "/tmp/left.txt", "/dev/shm/left"):
     with open(path, "w") as f:
         f.write("left behind")
-os.symlink("/tmp/left.txt", "/dev/stdlog")
+os.symlink("/tmp/left.txt", "/dev/shm/stdlog")
 os.chmod("/tmp/work", 0o500)
 """, "passed", False),
     "ipc_objects": Leftover("""
@@ -516,7 +516,8 @@ def test_rlimits_are_set_inside() -> None:
     assert result.passed, result
     rows = {line[:26].strip(): line[26:].split()[:2] for line in result.stdout_tail.splitlines()[1:]}
     assert rows["Max cpu time"] == ["4", "5"]
-    assert rows["Max address space"] == [str(300 << 20)] * 2
+    # The budget includes what /tmp and /dev/shm may hold; the address space gets the rest.
+    assert rows["Max address space"] == [str((300 - limits.tmp_mb - limits.shm_mb) << 20)] * 2
     assert rows["Max file size"] == [str(5 << 20)] * 2
     soft, hard = (int(v) for v in rows["Max processes"])
     # As root each sandbox has a uid of its own, so the limit is exact; otherwise RLIMIT_NPROC also
@@ -549,41 +550,51 @@ def test_missing_bubblewrap_is_a_user_error_not_a_fallback(monkeypatch: pytest.M
         run_many(["print('must not run')"], workers=1)
 
 
-def test_works_for_a_non_root_caller(tmp_path: Path) -> None:
-    """The same containment when the harness itself runs as an ordinary user (uid 65534 here)."""
+def _run_harness_as(uid: int, gid: int, groups: list[int], script: str, env: dict[str, str]
+                    ) -> subprocess.CompletedProcess[str]:
+    """Run `script` with a private copy of the sandbox's modules, as uid/gid with these
+    supplementary groups (as ourselves when we are not root). Not under /tmp: the sandbox's own
+    /tmp would hide things for a reason other than the one tested."""
     if os.geteuid() != 0:
         caller = [sys.executable]
     else:
-        caller = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3"]
-    # A private copy of the modules the sandbox needs, readable by that user. Not under /tmp:
-    # the sandbox's own /tmp would hide the "home" below for a reason other than the one tested.
+        group_flag = f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups"
+        caller = ["setpriv", f"--reuid={uid}", f"--regid={gid}", group_flag, "/usr/bin/python3"]
     root = Path(tempfile.mkdtemp(prefix="evalboard-nonroot-", dir="/var/tmp"))
     try:
         package = root / "evalboard"
         (package / "execution").mkdir(parents=True)
-        for module in ("__init__.py", "errors.py", "execution/__init__.py", "execution/sandbox.py",
-                       "execution/sandbox_server.py"):
+        for module in ("__init__.py", "execution/__init__.py"):
+            (package / module).write_text("")
+        for module in ("execution/sandbox.py", "execution/sandbox_server.py", "execution/call_protocol.py",
+                       "errors.py", "paths.py"):
             shutil.copy(REPO_ROOT / "harness" / module, package / module)
-        home = root / "home"
-        home.mkdir()
+        for path in (root, *root.rglob("*")):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        prelude = f"import sys\nsys.path.insert(0, {str(root)!r})\n"
+        return subprocess.run([*caller, "-c", prelude + textwrap.dedent(script)], capture_output=True, text=True,
+                              env=env, timeout=60, cwd=root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_works_for_a_non_root_caller() -> None:
+    """The same containment when the harness itself runs as an ordinary user (uid 65534 here)."""
+    home = Path(tempfile.mkdtemp(prefix="evalboard-nonroot-home-", dir="/var/tmp"))
+    try:
         (home / "secret.txt").write_text("home-secret")
         if os.geteuid() == 0:
-            for path in (root, *package.rglob("*"), package, home, home / "secret.txt"):
+            for path in (home, home / "secret.txt"):
                 os.chown(path, 65534, 65534)
-        root.chmod(0o755)
-        script = textwrap.dedent(f"""
-            import sys
-            sys.path.insert(0, {str(root)!r})
+        bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
+        nproc = "print(next(l.split()[2] for l in open('/proc/self/limits') if l.startswith('Max processes')))"
+        programs = [bomb, "print(1)", f"print(open({str(home / 'secret.txt')!r}).read())", "print(2)", nproc]
+        done = _run_harness_as(65534, 65534, [], f"""
             from evalboard.execution.sandbox import run_many, SandboxLimits
-            bomb = "import os\\nwhile True:\\n    try:\\n        os.fork()\\n    except OSError:\\n        pass"
-            nproc = "print(next(l.split()[2] for l in open('/proc/self/limits') if l.startswith('Max processes')))"
-            programs = [bomb, "print(1)", "print(open({str(home / 'secret.txt')!r}).read())", "print(2)", nproc]
             limits = SandboxLimits(timeout_s=2, memory_mb=256, max_processes=40)
-            for r in run_many(programs, workers=2, limits=limits):
+            for r in run_many({programs!r}, workers=2, limits=limits):
                 print(r.status, r.reason.replace(" ", "_"), r.stdout_tail.strip() or "-")
-        """)
-        env = {"PATH": os.environ["PATH"], "HOME": str(home)}
-        done = subprocess.run([*caller, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+        """, {"PATH": os.environ["PATH"], "HOME": str(home)})
         assert done.returncode == 0, done.stderr
         lines = [line.split() for line in done.stdout.splitlines()]
         assert lines[0][0] == "timeout"
@@ -592,4 +603,306 @@ def test_works_for_a_non_root_caller(tmp_path: Path) -> None:
         assert lines[3] == ["passed", "ran_to_completion", "2"]
         assert lines[4][:2] == ["passed", "ran_to_completion"] and int(lines[4][2]) > 40  # the headroom
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# --- what the sandbox shows of the host -----------------------------------------------------------
+
+
+def _unix_listener(path: Path, mode: int = 0o777) -> socket.socket:
+    """A listening socket that any uid may connect to (mode 0777), unless the mode says otherwise."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    path.chmod(mode)
+    listener.listen(8)
+    listener.setblocking(False)
+    return listener
+
+
+SOCKET_DIRS = ["/var", "/var/tmp", "/run", "/home", "/root", "/srv", "/mnt", "/opt", "/media", "/tmp", "/dev/shm",
+               "/etc", "/usr/local/share"]
+
+
+@pytest.fixture()
+def host_sockets() -> Iterator[dict[str, tuple[str, socket.socket]]]:
+    """A listening unix socket in each place a program must not reach: the usual directories, the
+    working directory, the home, one inside a tree the sandbox does see (/usr/local/share, where
+    the sandbox masks it), and an abstract one."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to put sockets in /root, /srv, /usr/local/share")  # CI runs as root
+    token = secrets.token_hex(6)
+    places = {d: Path(d) for d in SOCKET_DIRS if Path(d).is_dir()}
+    places["cwd"], places["home"] = Path.cwd(), Path.home()
+    sockets: dict[str, tuple[str, socket.socket]] = {}
+    try:
+        for name, folder in places.items():
+            path = folder / f"evalboard-{token}-{len(sockets)}.sock"  # the home may be one of the others
+            sockets[name] = (str(path), _unix_listener(path))
+        abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sockets["abstract"] = (f"\0evalboard-{token}", abstract)
+        abstract.bind(f"\0evalboard-{token}")
+        abstract.listen(8)
+        abstract.setblocking(False)
+        yield sockets
+    finally:
+        for path, listener in sockets.values():
+            listener.close()
+            if path.startswith("/"):
+                Path(path).unlink(missing_ok=True)
+
+
+def test_no_host_socket_is_reachable(host_sockets: dict[str, tuple[str, socket.socket]]) -> None:
+    """Network isolation does not cover socket files: the view of the filesystem must. The program
+    tries every socket, and any socket it can find by walking the filesystem, and reports."""
+    targets = {name: path for name, (path, _) in host_sockets.items()}
+    assert len(targets) >= 14
+    code = f"""
+import os, socket, stat
+reached = []
+for name, path in {targets!r}.items():
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        client.connect(path)
+        client.sendall(b"escaped")
+        reached.append(name)
+    except OSError as e:
+        pass
+found = []
+for top in os.listdir("/"):
+    if top in ("proc", "dev"):
+        continue
+    for folder, dirs, files in os.walk("/" + top):
+        for f in files:
+            try:
+                if stat.S_ISSOCK(os.lstat(os.path.join(folder, f)).st_mode):
+                    found.append(os.path.join(folder, f))
+            except OSError:
+                pass
+print("reached", reached, "sockets found", found)
+"""
+    result = run_sandboxed(code, limits=SandboxLimits(timeout_s=120))
+    assert result.passed, result
+    assert result.stdout_tail == "reached [] sockets found []\n", result.stdout_tail
+    for _, listener in host_sockets.values():
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nothing connected, from anywhere
+
+
+def test_the_filesystem_shows_only_the_system_trees() -> None:
+    code = """
+import os
+print(sorted(os.listdir("/")))
+print(sorted(os.listdir("/etc")))
+print([d for d in ("/var", "/run", "/home", "/root", "/srv", "/mnt", "/opt", "/media", "/boot", "/sys", "/work")
+       if os.path.lexists(d)])
+print(os.getcwd(), os.listdir("/tmp"))
+"""
+    result = run_sandboxed(code)
+    assert result.passed, result
+    top, etc, present, work = result.stdout_tail.splitlines()
+    system = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"}
+    assert eval(top) == sorted({d for d in system if os.path.lexists("/" + d)} | {"dev", "etc", "proc", "tmp"})
+    assert set(eval(etc)) <= {"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives"}
+    assert eval(present) == []
+    assert work == "/tmp/work ['program.py', 'work']"
+
+
+def test_writable_mounts_are_capped_and_counted_in_the_budget() -> None:
+    """/tmp and /dev/shm are RAM: each has a size cap, and the caps come out of memory_mb (the
+    address-space limit gets the rest); the root, /dev, /usr and /etc are read-only."""
+    limits = SandboxLimits(timeout_s=20, memory_mb=200, tmp_mb=12, shm_mb=6)
+    code = """
+import errno, os, resource
+def fill(folder):
+    written = 0
+    try:
+        with open(os.path.join(folder, "fill"), "wb") as f:
+            while True:
+                f.write(b"x" * (1 << 20))
+                f.flush()
+                written += 1 << 20
+    except OSError as e:
+        assert e.errno == errno.ENOSPC, e
+    os.unlink(os.path.join(folder, "fill"))
+    return written >> 20
+read_only = []
+for path in ("/escape", "/dev/escape", "/usr/escape", "/etc/escape"):
+    try:
+        open(path, "w")
+    except OSError as e:
+        read_only.append(e.errno)
+print(fill("/tmp"), fill("/dev/shm"), read_only == [errno.EROFS] * 4, resource.getrlimit(resource.RLIMIT_AS)[0] >> 20)
+"""
+    result = run_sandboxed(code, limits=limits)
+    assert result.passed, result
+    tmp, shm, read_only, address_space = result.stdout_tail.split()
+    assert 8 <= int(tmp) <= 12 and 3 <= int(shm) <= 6, result.stdout_tail
+    assert read_only == "True"
+    assert int(address_space) == 200 - 12 - 6
+
+
+def test_workers_are_limited_by_the_hosts_memory() -> None:
+    from evalboard.execution.sandbox import _memory_mb, affordable_workers
+
+    total = _memory_mb()
+    assert total is not None
+    assert affordable_workers(4, 1024) == max(1, min(4, int(0.75 * total) // 1024))
+    assert affordable_workers(10_000, 1024) * 1024 <= 0.75 * total
+    assert affordable_workers(8, total * 4) == 1  # never fewer than one
+
+
+def test_no_supplementary_groups_and_not_root_inside() -> None:
+    result = run_sandboxed("import os\nprint(os.getuid(), os.getgid(), os.getgroups())")
+    assert result.passed, result
+    uid, gid, groups = result.stdout_tail.split(" ", 2)
+    if os.geteuid() == 0:
+        assert int(uid) != 0 and int(gid) != 0
+        assert groups.strip() == "[]"
+
+
+def test_a_non_root_callers_groups_reach_nothing() -> None:
+    """An unprivileged process cannot drop its supplementary groups (the kernel denies setgroups in
+    a user namespace that it creates), so for a non-root caller they stay, shown inside as the
+    overflow gid. What must not stay is anything they open: a group-only socket (the docker.sock
+    pattern) in /run and in /tmp, and a group-only file, are out of view."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to set up a user with a supplementary group")
+    group, token = 4242, secrets.token_hex(6)
+    places = [Path("/run") / f"evalboard-{token}.sock", Path("/tmp") / f"evalboard-{token}.sock"]
+    listeners = [_unix_listener(path) for path in places]
+    secret = Path("/run") / f"evalboard-{token}.txt"
+    secret.write_text("group only")
+    program = f"""
+import os, socket
+print(os.getgroups())
+for path in {[str(p) for p in places]!r}:
+    try:
+        socket.socket(socket.AF_UNIX).connect(path)
+        print("REACHED", path)
+    except OSError as e:
+        print(type(e).__name__)
+try:
+    print("READ", open({str(secret)!r}).read())
+except OSError as e:
+    print(type(e).__name__)
+"""
+    try:
+        for path in [*places, secret]:
+            os.chown(path, 0, group)
+            path.chmod(0o660)
+        done = _run_harness_as(65534, 65534, [group], f"""
+            import os
+            from evalboard.execution.sandbox import run_sandboxed
+            print("host groups", os.getgroups())
+            print(run_sandboxed({program!r}).stdout_tail)
+        """, {"PATH": os.environ["PATH"], "HOME": "/nonexistent"})
+        assert done.returncode == 0, done.stderr
+        assert f"host groups [{group}]" in done.stdout  # the caller really has the group
+        assert "REACHED" not in done.stdout and "READ" not in done.stdout, done.stdout
+        assert done.stdout.count("FileNotFoundError") == 3, done.stdout
+        for listener in listeners:
+            with pytest.raises(BlockingIOError):
+                listener.accept()
+    finally:
+        for listener in listeners:
+            listener.close()
+        for path in [*places, secret]:
+            path.unlink(missing_ok=True)
+
+
+def test_a_uid_without_a_passwd_entry_runs_code() -> None:
+    """No passwd entry and no HOME (a container started with `-u 4243`): still sandboxed, no traceback."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to become a uid that has no passwd entry")
+    uid = 4243
+    with pytest.raises(KeyError):
+        pwd.getpwuid(uid)
+    done = _run_harness_as(uid, uid, [], """
+        from evalboard.execution.sandbox import run_many
+        for r in run_many(["print(6 * 7)", "import os\\nprint(os.path.exists('/root'))"], workers=2):
+            print(r.status, r.stdout_tail.strip())
+    """, {"PATH": os.environ["PATH"]})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["passed 42", "passed False"]
+    assert done.stderr == ""
+
+
+def test_the_response_cache_is_private_and_out_of_view(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The cache holds every answer: created 0600 in 0700 folders even under umask 000, an old
+    world-readable one tightened, and when it lies inside a tree the sandbox sees (/usr/local/share
+    here) its folder is covered by an empty one."""
+    from evalboard.records.cache import ResponseCache
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to write under /usr/local/share")
+    top = Path("/usr/local/share") / f"evalboard-cache-{secrets.token_hex(6)}"
+    path = top / "deeper" / "responses.sqlite"
+    monkeypatch.setenv("EVALBOARD_CACHE", str(path))
+    umask = os.umask(0)
+    try:
+        ResponseCache(path).close()
+        old = tmp_path / "old.sqlite"
+        old.write_bytes(b"")
+        old.chmod(0o644)
+        ResponseCache(old).close()
+    finally:
+        os.umask(umask)
+    try:
+        files = [p for p in path.parent.iterdir()]
+        assert {p.name for p in files} >= {"responses.sqlite"}
+        assert {oct(p.stat().st_mode & 0o777) for p in files} == {"0o600"}, files
+        assert oct(top.stat().st_mode & 0o777) == oct(path.parent.stat().st_mode & 0o777) == "0o700"
+        assert oct(old.stat().st_mode & 0o777) == "0o600"
+        os.chmod(top, 0o755)  # even if the user opens the folders up, the sandbox must not see in
+        os.chmod(path.parent, 0o755)
+        os.chmod(path, 0o644)
+        result = run_sandboxed(f"import os\nprint(os.listdir({str(path.parent)!r}))\nopen({str(path)!r})")
+        assert result.stdout_tail == "[]\n" and "FileNotFoundError" in result.reason, result
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+# --- checked runs: the program and the trusted checker in separate sandboxes --------------------------
+
+ADD_CHECKER = "assert __evalboard_candidate__(2, 3) == 5\nassert __evalboard_candidate__(-1, 1) == 0\n"
+ADD = "def add(a, b):\n    return a + b\n"
+
+
+def test_a_checked_program_that_will_not_end_is_killed_and_the_next_one_runs() -> None:
+    """The verdict is the checker's as soon as it is done; a program that then refuses to end (its
+    exit replaced by a sleep) gets a short grace and its sandbox is killed; the worker goes on."""
+    from evalboard.execution.sandbox import CheckedProgram, run_checked
+
+    stuck = ADD + "import os, time\nos._exit = lambda code: time.sleep(3600)\n"
+    sleepy = "def add(a, b):\n    import time\n    time.sleep(3600)\n"
+    programs = [ADD, stuck, ADD, sleepy, ADD]
+    results = run_checked([CheckedProgram(p, "add", ADD_CHECKER) for p in programs], workers=1,
+                          limits=SandboxLimits(timeout_s=3))
+    assert [r.status for r in results] == ["passed", "passed", "passed", "timeout", "passed"], results
+    assert results[1].duration_s < 2.5 and results[3].duration_s < 5.0, results
+
+
+def test_the_checker_decides_even_when_the_program_reports_success() -> None:
+    """Whatever the program writes to its stdout or to the channel, and however it exits, only the
+    checker's own ending counts."""
+    from evalboard.execution.sandbox import CheckedProgram, run_checked
+
+    liar = ("import os, time\nos.write(4, b'{\"ready\":true}\\n{\"ok\":5}\\n{\"ok\":1}\\n')\n"
+            "os.write(1, b'passed\\n')\ntime.sleep(3600)\n")  # answers before being asked, then waits
+    results = run_checked([CheckedProgram(liar, "add", ADD_CHECKER),
+                           CheckedProgram("def add(a, b):\n    return 5\n", "add", ADD_CHECKER),
+                           CheckedProgram(ADD, "add", "raise SystemExit(0)\n")], workers=2)
+    assert [r.passed for r in results] == [False, False, False], results
+    assert results[0].stdout_tail == "passed\n" and "AssertionError" in results[0].reason
+    assert results[2].reason == "SystemExit: 0"  # a checker that stops half way has not passed
+
+
+def test_a_bubblewrap_that_cannot_cap_tmpfs_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Without --size (bubblewrap < 0.5) /tmp and /dev/shm would be uncapped RAM: no run at all."""
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'usage: bwrap [OPTIONS...] [--] COMMAND [ARGS...]'\necho '--ro-bind SRC DEST'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    assert not sandbox_available()
+    with pytest.raises(UserError, match=r"too old to cap .*--size"):
+        run_sandboxed("print('must not run')")

