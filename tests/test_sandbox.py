@@ -903,6 +903,7 @@ def test_a_bubblewrap_that_cannot_cap_tmpfs_is_refused(monkeypatch: pytest.Monke
     fake.write_text("#!/bin/sh\necho 'usage: bwrap [OPTIONS...] [--] COMMAND [ARGS...]'\necho '--ro-bind SRC DEST'\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
-    assert not sandbox_available()
+    with pytest.raises(UserError, match=r"too old to cap .*--size"):
+        require_sandbox()
     with pytest.raises(UserError, match=r"too old to cap .*--size"):
         run_sandboxed("print('must not run')")

@@ -62,14 +62,14 @@ def test_multiple_inputs_match_lm_evals_winogrande(tiny_model: Path, tmp_path: P
     reference = run_lm_eval(tiny_model, reference_dir, ["ref_winogrande"])
     record = evalboard.evaluate(f"hf:{tiny_model}", ["wino_yaml"], limit=20, include_paths=[tasks],
                                 output_dir=None, batch_size=3)
-    ours = {s["index"]: [r["logprob"] for r in s["responses"]] for s in record.samples["wino_yaml"]}
+    ours = {s.index: [r.logprob for r in s.responses] for s in record.samples["wino_yaml"]}
     theirs = per_sample_loglikelihoods(reference, "ref_winogrande")
     assert sorted(ours) == sorted(theirs) and len(ours) == 20
     for doc_id, values in theirs.items():
         assert ours[doc_id] == pytest.approx(values, abs=1e-4, rel=1e-6), doc_id
     # every request shares one continuation and differs in its context, as lm-eval's do
-    requests = record.samples["wino_yaml"][0]["requests"]
-    assert len({r["continuation"] for r in requests}) == 1 and len(requests) == 2
+    requests = record.samples["wino_yaml"][0].requests
+    assert len({r.continuation for r in requests}) == 1 and len(requests) == 2
     assert record.metric("wino_yaml", "acc") == pytest.approx(reference["results"]["ref_winogrande"]["acc,none"])
 
 
@@ -106,12 +106,12 @@ def test_choice_scorer_hook_sees_logprobs_and_greedy_flags(tiny_model: Path, tmp
                                 output_dir=None)
     samples = record.samples["mass"]
     for sample, row in zip(samples, MC_ROWS):
-        probs = [math.exp(r["logprob"]) for r in sample["responses"]]
+        probs = [math.exp(r.logprob) for r in sample.responses]
         expected = sum(p for p, c in zip(probs, row["choices"]) if c in row["correct"]) / sum(probs)
-        assert sample["scores"]["mass"] == pytest.approx(expected)
-        assert sample["scores"]["greedy_any"] == float(any(r["is_greedy"] for r in sample["responses"]))
-        assert "acc" not in sample["scores"]  # the hook's scores replace the default accuracy
-    assert record.tasks["mass"]["primary_metric"] == "mass"
+        assert sample.scores["mass"] == pytest.approx(expected)
+        assert sample.scores["greedy_any"] == float(any(r.is_greedy for r in sample.responses))
+        assert "acc" not in sample.scores  # the hook's scores replace the default accuracy
+    assert record.tasks["mass"].primary_metric == "mass"
 
 
 @pytest.mark.parametrize("answer", ["letter", "correct[0]", "choices.index(correct[0])"])
@@ -171,7 +171,7 @@ def test_a_task_file_alone_scores_generations_with_builtin_filters(tmp_path: Pat
     # and through a real run: the chance baseline writes nothing, which scores 0 without errors
     record = evalboard.evaluate("chance:0", ["capitals"], include_paths=[tasks], data_dir=data,
                                 output_dir=None)
-    assert record.metric("capitals") == 0.0 and record.tasks["capitals"]["formulation"] == "generate"
+    assert record.metric("capitals") == 0.0 and record.tasks["capitals"].formulation == "generate"
 
 
 def test_formulations_declared_in_the_task_file_restrict_auto_and_explicit_choices(tmp_path: Path) -> None:
