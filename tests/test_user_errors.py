@@ -4,6 +4,7 @@ record), with nothing computed lost."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import pwd
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import EVALBOARD, assert_one_line_error
+from cli_helpers import EVALBOARD, assert_one_line_error, run_cli
 
 
 def test_no_home_folder_is_one_line_naming_the_fix() -> None:
@@ -37,3 +38,48 @@ def test_no_home_folder_is_one_line_naming_the_fix() -> None:
         assert done.returncode == 0, done.stderr
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _chance_run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return run_cli("run", "--model", "chance:0", "--tasks", "arc_easy", "--limit", "2", "--no-cache",
+                   "--output", str(tmp_path / "out"), *args)
+
+
+@pytest.mark.parametrize("name,content,fragments", [
+    ("test.jsonl", b'{"id": 1}\n{oops\n', ["test.jsonl line 2 is not valid JSON", "each line must be one JSON object"]),
+    ("test.jsonl", b'{"id": "caf\xe9"}\n', ["test.jsonl is not UTF-8 text (byte 0xe9)", "save it as UTF-8"]),
+    ("test.jsonl.gz", gzip.compress(b'{"id": 1}\n' * 50)[:30], ["test.jsonl.gz is not a complete gzip file"]),
+])
+def test_a_broken_data_dir_file_is_one_line(tmp_path: Path, name: str, content: bytes, fragments: list[str]) -> None:
+    """A bad local copy used to end in a JSONDecodeError or UnicodeDecodeError traceback."""
+    (tmp_path / "data" / "arc_easy").mkdir(parents=True)
+    (tmp_path / "data" / "arc_easy" / name).write_bytes(content)
+    result = _chance_run(tmp_path, "--data-dir", str(tmp_path / "data"))
+    assert_one_line_error(result, "--data-dir: ", *fragments, f"move it out of {tmp_path / 'data'}")
+    assert not list((tmp_path / "out").glob("*/run.json"))
+
+
+def test_an_empty_data_dir_says_it_fell_back_to_the_package(tmp_path: Path) -> None:
+    """`--data-dir` with no file for the task silently used the packaged data instead."""
+    (tmp_path / "data").mkdir()
+    result = _chance_run(tmp_path, "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: --data-dir")]
+    assert len(warnings) == 1, result.stderr
+    assert warnings[0].startswith(f"warning: --data-dir {tmp_path / 'data'} has no file for task arc_easy split "
+                                  f"test (looked for arc_easy/test.jsonl, "), warnings[0]
+    assert "; using package:" in warnings[0], warnings[0]
+
+
+def test_the_results_store_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    """Runs hold every model answer, like the response cache: they were written with the umask
+    (world-readable under 022, world-writable under 000)."""
+    out = tmp_path / "deeper" / "results"
+    result = subprocess.run(["sh", "-c", 'umask 000 && exec "$@"', "sh", EVALBOARD, "run", "--model", "chance:0",
+                             "--tasks", "arc_easy", "--limit", "2", "--no-cache", "--output", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    created = [tmp_path / "deeper", *out.rglob("*"), out]
+    assert {p.name for p in created} >= {"run.json", "arc_easy.jsonl", "samples"}
+    modes = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in created}
+    assert modes == {name: ("0o700" if (tmp_path / name).is_dir() else "0o600") for name in modes}
