@@ -83,3 +83,34 @@ def test_the_results_store_is_private_whatever_the_umask(tmp_path: Path) -> None
     assert {p.name for p in created} >= {"run.json", "arc_easy.jsonl", "samples"}
     modes = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in created}
     assert modes == {name: ("0o700" if (tmp_path / name).is_dir() else "0o600") for name in modes}
+
+
+def test_leaderboard_build_says_which_runs_and_logs_it_could_not_read(tmp_path: Path) -> None:
+    """Damaged runs and sample logs were skipped silently (exit 0, fewer models or items, no
+    word): now each is a warning line on stderr and a row of the page's status section."""
+    from synthetic_runs import model_zoo, write_store
+
+    store = tmp_path / "results"
+    folders = write_store(store, model_zoo(4), tasks={"arc_easy": 30})
+    (folders[0] / "run.json").write_text('{"schema": "evalboard.run/2", ')  # truncated
+    (folders[1] / "run.json").write_bytes(b'{"schema": "evalboard.run/2\xff"}')
+    garbage = next((folders[2] / "samples").glob("*.jsonl"))
+    garbage.write_text(garbage.read_text() + "not json at all\n")
+    truncated = next((folders[3] / "samples").glob("*.jsonl"))
+    truncated.write_text(truncated.read_text()[:-40])
+    page = tmp_path / "page" / "index.html"
+    result = run_cli("leaderboard", "build", "--results", str(store), "--output", str(page), "--rounds", "10",
+                     "--no-cache")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 4, result.stderr
+    assert f"warning: {folders[0]} run.json is not valid JSON (Expecting property name enclosed in double " \
+           f"quotes at line 1); the run is skipped" in warnings
+    assert f"warning: {folders[1]} run.json is not UTF-8 text; the run is skipped" in warnings
+    for log in (garbage, truncated):
+        (line,) = [w for w in warnings if w.startswith(f"warning: {log} could not be read (")]
+        assert line.endswith("; its items are left out of the ratings"), line
+    html = page.read_text()
+    assert "Not read from the results store" in html
+    for path in (folders[0], folders[1], garbage, truncated):
+        assert str(path) in html

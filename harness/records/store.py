@@ -76,10 +76,21 @@ def save_run(directory: Path, record: RunRecord) -> RunRecord:
 
 def list_runs(directory: Path) -> list[RunRecord]:
     """Every complete run under a results folder, oldest first (by creation time, then id)."""
-    runs = []
+    return scan_runs(directory)[0]
+
+
+def scan_runs(directory: Path) -> tuple[list[RunRecord], list[tuple[Path, str]]]:
+    """The runs under a results folder (as list_runs gives them), and each run folder that could
+    not be read with the reason: a damaged run is skipped, not allowed to break the leaderboard,
+    but the caller can say so."""
+    runs, skipped = [], []
     for run_file in sorted(Path(directory).glob("*/run.json")):
         try:
             runs.append(load_run(run_file.parent))
-        except (ValueError, json.JSONDecodeError, KeyError):
-            continue  # not ours, or damaged by hand: skip rather than break the leaderboard
-    return sorted(runs, key=lambda r: (r.created_at, r.run_id))
+        except UnicodeDecodeError:
+            skipped.append((run_file.parent, "run.json is not UTF-8 text"))
+        except json.JSONDecodeError as exc:
+            skipped.append((run_file.parent, f"run.json is not valid JSON ({exc.msg} at line {exc.lineno})"))
+        except (ValueError, KeyError, OSError) as exc:
+            skipped.append((run_file.parent, str(exc) or type(exc).__name__))
+    return sorted(runs, key=lambda r: (r.created_at, r.run_id)), skipped
