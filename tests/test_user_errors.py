@@ -114,3 +114,12 @@ def test_leaderboard_build_says_which_runs_and_logs_it_could_not_read(tmp_path: 
     assert "Not read from the results store" in html
     for path in (folders[0], folders[1], garbage, truncated):
         assert str(path) in html
+
+
+def test_more_few_shot_examples_than_the_pool_holds_is_refused(tmp_path: Path) -> None:
+    """`--num-fewshot 100000` used arc_easy's 570 examples but recorded 100000; lm-eval refuses
+    such a count (random.sample raises), and so do we, naming the most that can be given."""
+    result = _chance_run(tmp_path, "--num-fewshot", "100000")
+    assert_one_line_error(result, "--num-fewshot 100000 asks for more examples than task arc_easy has",
+                          "its few-shot pool holds 570; use --num-fewshot 570 or less")
+    assert not list((tmp_path / "out").glob("*/run.json"))
