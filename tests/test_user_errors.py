@@ -123,3 +123,21 @@ def test_more_few_shot_examples_than_the_pool_holds_is_refused(tmp_path: Path) -
     assert_one_line_error(result, "--num-fewshot 100000 asks for more examples than task arc_easy has",
                           "its few-shot pool holds 570; use --num-fewshot 570 or less")
     assert not list((tmp_path / "out").glob("*/run.json"))
+
+
+@pytest.mark.parametrize("device,fragments", [
+    ("cuda", ["device 'cuda' asked for, but this machine has no usable CUDA GPU", "use --device cpu or auto"]),
+    ("cuda:7", ["device 'cuda:7' asked for"]),
+    ("gpu", ["unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps"]),
+])
+def test_an_unusable_device_is_one_line(tiny_model: Path, tmp_path: Path, device: str, fragments: list[str]) -> None:
+    """`--device cuda` on a CPU-only torch (or a typo like `gpu`) failed inside `.to()` with a traceback."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has the GPUs asked for")
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    result = run_cli("run", "--model", f"hf:{tiny_model}", "--tasks", "arc_easy", "--limit", "2", "--no-cache",
+                     "--device", device, "--output", str(tmp_path / "out"))
+    assert_one_line_error(result, *fragments)
