@@ -7,10 +7,24 @@ import os
 from pathlib import Path
 
 
+from evalboard.errors import UserError
+
+
+class NoHomeError(UserError, RuntimeError):
+    """No folder to keep state in (a RuntimeError too, as Path.home()'s own failure is)."""
+
+
 def home_dir() -> Path:
     """Cache root: converted models, the response cache, weight hashes."""
-    root = os.environ.get("EVALBOARD_HOME") or Path.home() / ".cache" / "evalboard"
-    return Path(root)
+    if os.environ.get("EVALBOARD_HOME"):
+        return Path(os.environ["EVALBOARD_HOME"])
+    try:
+        return Path.home() / ".cache" / "evalboard"
+    except RuntimeError:  # no HOME and no passwd entry (a container started with `-u 4243`)
+        raise NoHomeError(
+            f"evalboard has no folder for its cache: HOME is unset and uid {os.getuid()} has no passwd "
+            f"entry; set EVALBOARD_HOME (or HOME) to a writable folder"
+        ) from None
 
 
 def response_cache_path() -> Path:

@@ -130,7 +130,8 @@ def rated_cells(cells: pd.DataFrame) -> pd.DataFrame:
     return cells[keep]
 
 
-def item_score_frame(cells: pd.DataFrame, threads: int = 4, cache: bool = True) -> pd.DataFrame:
+def item_score_frame(cells: pd.DataFrame, threads: int = 4, cache: bool = True,
+                     unreadable: list[tuple[str, str]] | None = None) -> pd.DataFrame:
     """DataFrame[model, task, item_key, score] for ratings.leaderboard_ratings.
 
     `task` is the board column's id; `item_key` numbers the column's doc_ids in sorted order (all
@@ -144,11 +145,14 @@ def item_score_frame(cells: pd.DataFrame, threads: int = 4, cache: bool = True) 
     if not jobs:
         return pd.DataFrame(columns=SCORE_FRAME_COLUMNS)
 
-    def load(job: tuple) -> tuple[np.ndarray, np.ndarray] | None:
+    def load(job: tuple) -> tuple[np.ndarray, np.ndarray] | str:
         try:
             return read_item_scores(job.samples_path, job.metric, cache=cache)
-        except (OSError, ValueError):
-            return None  # a missing or damaged log: that cell has no battles
+        except UnicodeDecodeError:
+            return "is not UTF-8 text"
+        except (OSError, ValueError) as exc:  # a missing or damaged log: that cell has no battles
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            return f"could not be read ({first})"
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         loaded = list(pool.map(load, jobs))
@@ -156,7 +160,9 @@ def item_score_frame(cells: pd.DataFrame, threads: int = 4, cache: bool = True) 
     model_code = {name: k for k, name in enumerate(models)}
     by_task: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {}
     for job, result in zip(jobs, loaded):
-        if result is None:
+        if isinstance(result, str):
+            if unreadable is not None:  # `unreadable` (when given) is told which logs and why
+                unreadable.append((str(job.samples_path), f"{result}; its items are left out of the ratings"))
             continue
         ids, scores = result
         keep = ~np.isnan(scores)

@@ -24,7 +24,7 @@ from evalboard.leaderboard.page import Board, render
 from evalboard.leaderboard.runs import load_cells, model_infos
 from evalboard.leaderboard.table import board_columns, cell_grid, score_table
 from evalboard.atomic import write_text_atomic
-from evalboard.records.store import list_runs
+from evalboard.records.store import scan_runs
 
 DEFAULT_TITLE = "evalboard leaderboard"
 EXPORT_SCHEMA = "evalboard.leaderboard/1"
@@ -131,6 +131,7 @@ class BuildReport:
     columns: int
     runs: int
     rated_items: int
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, why): not on the board
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -154,13 +155,14 @@ def build_leaderboard(
         raise UserError(f"--rounds must be 0 or more, not {rounds}")
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    runs = list_runs(results)
+    runs, skipped = scan_runs(results)
+    unreadable = [(str(folder), f"{why}; the run is skipped") for folder, why in skipped]
     cells = load_cells(runs)
     models = model_infos(cells, runs)
     timings["load_runs_s"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    frame = item_score_frame(cells, threads=threads, cache=cache)
+    frame = item_score_frame(cells, threads=threads, cache=cache, unreadable=unreadable)
     timings["read_samples_s"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -170,7 +172,7 @@ def build_leaderboard(
     clock = time.perf_counter()
     data = export_data(cells, models, ratings, rounds, seed)
     board = Board(title=title, cells=cells, models=models, ratings=ratings, rounds=rounds, seed=seed,
-                  failures=read_failures(results), export_data=data)
+                  failures=read_failures(results), export_data=data, unreadable=unreadable)
     html = render(board, {r.run_id: r for r in runs})
     directory = output.parent
     exports = {
@@ -188,4 +190,4 @@ def build_leaderboard(
     write_text_atomic(output, html)
     timings["render_s"] = time.perf_counter() - clock
     return BuildReport(page=output, exports=sorted(exports), models=len(models), columns=len(data["columns"]),
-                       runs=len(runs), rated_items=int(len(frame)), timings=timings)
+                       runs=len(runs), rated_items=int(len(frame)), unreadable=unreadable, timings=timings)

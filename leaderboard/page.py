@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class Board:
     failures: list[dict[str, Any]]
     export_data: dict[str, Any]
     samples_per_cell: int = 2
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, why) left off the board
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,6 +366,7 @@ def page_context(board: Board, runs_by_id: dict[str, RunRecord]) -> dict[str, An
         "bar_charts": bar_charts,
         "models": _model_views(board, model_anchor, runs_by_id),
         "failures": board.failures,
+        "unreadable": board.unreadable,
         "stale_cells": stale_cells,
         "summary": {
             "models": len(board.models), "columns": len(column_views), "runs": len(runs_by_id),

@@ -13,6 +13,7 @@ import pytest
 from evalboard.errors import UserError
 from evalboard.engine.nightly import load_config, make_plan, run_update, update_lock
 from evalboard.records.store import list_runs
+from cli_helpers import assert_one_line_error
 from leaderboard_helpers import run_evalboard
 from tiny_models import build_tiny_llama
 
@@ -114,6 +115,15 @@ def test_config_errors_are_one_line(tmp_path: Path) -> None:
         load_config(path)
     result = run_evalboard("leaderboard", "update", "--config", str(tmp_path / "nope.yaml"), "--dry-run")
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_an_unknown_model_scheme_is_a_config_error_not_a_plan(tmp_path: Path) -> None:
+    """A dry run used to plan `hff:x` as "evaluate"; the real run would only fail on it later."""
+    path = tmp_path / "leaderboard.yaml"
+    path.write_text("models: [hf:x, {spec: 'hff:gpt2', label: typo}]\ntasks: [arc_easy]\n")
+    result = run_evalboard("leaderboard", "update", "--config", str(path), "--dry-run")
+    assert_one_line_error(result, "models[1] (hff:gpt2): unknown model scheme 'hff'", "use one of:", "hf,")
+    assert "evaluate" not in result.stdout
 
 
 def test_dry_run_on_the_cli_prints_the_plan(workdir: Path) -> None:

@@ -65,7 +65,9 @@ def test_existing_flag_spellings_and_defaults_are_kept() -> None:
 @pytest.mark.parametrize("argv,fragment", [
     (["--max-length", "0"], "argument --max-length: must be a positive whole number, not 0"),
     (["--num-fewshot", "2.9"], "argument --num-fewshot: must be a whole number >= 0, not '2.9'"),
-    (["--temperature", "-1"], "argument --temperature: must be a number >= 0"),
+    (["--temperature", "-1"], "argument --temperature: must be a finite number >= 0"),
+    (["--temperature", "inf"], "argument --temperature: must be a finite number >= 0, not inf"),
+    (["--temperature", "nan"], "argument --temperature: must be a finite number >= 0, not nan"),
 ])
 def test_bad_flags_are_one_line_usage_errors(argv: list[str], fragment: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
@@ -101,7 +103,8 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list:
     ({"batch_size": True}, "batch_size must be a positive whole number, not True"),
     ({"apply_chat_template": "false"}, "apply_chat_template must be True or False, not 'false'"),
     ({"include_paths": "tasks"}, "include_paths must be a list (each a path), not 'tasks'"),
-    ({"temperature": "0.5"}, "temperature must be a number >= 0 or None, not '0.5'"),
+    ({"temperature": "0.5"}, "temperature must be a finite number >= 0 or None, not '0.5'"),
+    ({"temperature": float("inf")}, "temperature must be a finite number >= 0 or None, not inf"),
     ({"formulation": "letters"}, "formulation must be one of auto, loglikelihood, generative"),
     ({"cache": "false"}, "cache must be True or False or a path, not 'false'"),
     ({"max_length": -5}, "max_length must be a positive whole number or None"),

@@ -190,7 +190,20 @@ def load_config(path: str | Path) -> NightlyConfig:
         raise UserError(error_line(exc, NightlyConfig, str(path), dialect="yaml",
                                    path_text=_config_path_text(raw))) from None
     config._path = path
+    _check_model_schemes(config)
     return config
+
+
+def _check_model_schemes(config: NightlyConfig) -> None:
+    """A spec no adapter serves is a config error, found before planning (a dry run would
+    otherwise plan it as "evaluate" and the real run fail on it)."""
+    from evalboard.models.adapters.base import ModelSpec, check_scheme
+
+    for index, model in enumerate(config.models):
+        try:
+            check_scheme(ModelSpec.parse(model.spec))
+        except UserError as exc:
+            raise UserError(f"{config.path}: models[{index}] ({model.spec}): {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Mapping, Optional, Sequence
 
 from annotated_types import Ge, Gt, MinLen
-from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, ValidationError
+from pydantic import AfterValidator, AllowInfNan, BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from evalboard.errors import UserError
 from evalboard.taskdef.data import DataSourceChoice
@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 StrictInt = Annotated[int, Strict()]
 PositiveInt = Annotated[int, Strict(), Gt(0)]
 NonNegativeInt = Annotated[int, Strict(), Ge(0)]
-NonNegativeFloat = Annotated[float, Strict(), Ge(0)]
+# nan and inf are floats too, but no temperature: `--temperature inf` is refused, not sampled with.
+NonNegativeFloat = Annotated[float, Strict(), Ge(0), AllowInfNan(False),
+                             Field(json_schema_extra={"allowed": "a finite number >= 0"})]
 StrictBool = Annotated[bool, Strict()]
 StrictStr = Annotated[str, Strict()]
 NonEmptyStr = Annotated[str, Strict(), MinLen(1)]

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Iterable
 
+from evalboard.atomic import make_private_dirs
 from evalboard.errors import UserError
 from evalboard.requests import Request, Response, request_key
 
@@ -76,16 +77,7 @@ def _create_private(path: Path) -> None:
     """The cache holds every answer a model gave: its missing folders are created 0700 and the
     file 0600 whatever the umask, and an existing one that others could read loses those bits
     (SQLite gives its -wal and -shm files the database file's mode)."""
-    missing = []
-    folder = path.parent
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for folder in reversed(missing):
-        try:
-            folder.mkdir(mode=0o700)
-        except FileExistsError:
-            pass
+    make_private_dirs(path.parent)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         try:

@@ -2,6 +2,8 @@
 
 Everything is written into a hidden staging folder and renamed into place at the end, so a run
 folder either exists complete or not at all; a full disk or a crash leaves nothing half-written.
+Runs hold every model answer: the folders the store creates are 0700 and its files 0600 whatever
+the umask, as the response cache's are.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from evalboard.atomic import make_private_dirs, open_private
 from evalboard.errors import UserError
 from evalboard.records.run_record import RunRecord, SampleLine, load_run
 
@@ -20,7 +23,7 @@ from evalboard.records.run_record import RunRecord, SampleLine, load_run
 def check_writable(directory: Path) -> None:
     """Fail before any work if results could not be saved there."""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(directory)
         probe = tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-", delete=True)
         probe.close()
     except OSError as exc:
@@ -34,7 +37,7 @@ _UNKNOWN = str
 
 def _write_json_lines(path: Path, lines: list[SampleLine]) -> None:
     """One compact JSON object per line (pydantic's serialiser: a large log is written fast)."""
-    with open(path, "w", encoding="utf-8") as handle:
+    with open_private(path) as handle:
         for line in lines:
             handle.write(line.model_dump_json(fallback=_UNKNOWN))
             handle.write("\n")
@@ -52,10 +55,10 @@ def save_run(directory: Path, record: RunRecord) -> RunRecord:
     if None in files.values():
         raise ValueError(f"{record.run_id}: a task with sample lines has no samples_file to write them to")
     try:
-        (staging / "samples").mkdir(parents=True, exist_ok=True)
+        make_private_dirs(staging / "samples")
         for task, lines in record.samples.items():
             _write_json_lines(staging / str(files[task]), lines)
-        with open(staging / "run.json", "w", encoding="utf-8") as handle:
+        with open_private(staging / "run.json") as handle:
             json.dump(record.model_dump(mode="json", fallback=_UNKNOWN), handle, indent=2, sort_keys=True)
             handle.write("\n")
             handle.flush()
@@ -73,10 +76,21 @@ def save_run(directory: Path, record: RunRecord) -> RunRecord:
 
 def list_runs(directory: Path) -> list[RunRecord]:
     """Every complete run under a results folder, oldest first (by creation time, then id)."""
-    runs = []
+    return scan_runs(directory)[0]
+
+
+def scan_runs(directory: Path) -> tuple[list[RunRecord], list[tuple[Path, str]]]:
+    """The runs under a results folder (as list_runs gives them), and each run folder that could
+    not be read with the reason: a damaged run is skipped, not allowed to break the leaderboard,
+    but the caller can say so."""
+    runs, skipped = [], []
     for run_file in sorted(Path(directory).glob("*/run.json")):
         try:
             runs.append(load_run(run_file.parent))
-        except (ValueError, json.JSONDecodeError, KeyError):
-            continue  # not ours, or damaged by hand: skip rather than break the leaderboard
-    return sorted(runs, key=lambda r: (r.created_at, r.run_id))
+        except UnicodeDecodeError:
+            skipped.append((run_file.parent, "run.json is not UTF-8 text"))
+        except json.JSONDecodeError as exc:
+            skipped.append((run_file.parent, f"run.json is not valid JSON ({exc.msg} at line {exc.lineno})"))
+        except (ValueError, KeyError, OSError) as exc:
+            skipped.append((run_file.parent, str(exc) or type(exc).__name__))
+    return sorted(runs, key=lambda r: (r.created_at, r.run_id)), skipped

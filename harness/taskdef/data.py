@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import gzip
 import json
+import logging
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evalboard.errors import UserError
 from evalboard.paths import package_root
+
+logger = logging.getLogger(__name__)
 
 DataSourceChoice = Literal["auto", "offline", "hub"]
 Row = dict[str, Any]
@@ -69,9 +73,26 @@ def _read_arrow_dir(folder: Path) -> list[Row]:
 
 
 def _read_jsonl(path: Path) -> list[Row]:
+    """One JSON object per line; a line that is not one, bytes that are not UTF-8 or a broken gzip
+    stream is a one-line UserError naming the file (and the line)."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    rows: list[Row] = []
+    number = 0
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    rows.append(json.loads(line))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} line {number} is not valid JSON ({exc.msg}, column {exc.colno}); "
+                        f"each line must be one JSON object") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x}); save it as UTF-8") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise UserError(f"{path} is not a complete gzip file ({exc}); compress it again or give the .jsonl") from None
+    if not all(isinstance(row, dict) for row in rows):
+        raise UserError(f"{path} has a line that is JSON but not an object; each line must be one JSON object")
+    return rows
 
 
 def _read_olmo_requests(path: Path) -> list[Row]:
@@ -130,7 +151,10 @@ def _read_local(directory: Path, task: str, split: str) -> list[Row] | None:
     base = directory / task
     for candidate in (base / f"{split}.jsonl", base / f"{split}.jsonl.gz"):
         if candidate.is_file():
-            return _read_jsonl(candidate)
+            try:
+                return _read_jsonl(candidate)
+            except UserError as exc:
+                raise UserError(f"--data-dir: {exc}; fix the file or move it out of {directory}") from None
     if (base / split).is_dir():
         return _read_arrow_dir(base / split)
     return None
@@ -178,6 +202,11 @@ def load_split(
         rows = _read_local(local_dir, task, split)
         if rows is not None:
             return LoadedSplit(rows, "hub", f"local:{local_dir / task / split}")
+        loaded = load_split(task, data, split, choice, None)
+        logger.warning("warning: --data-dir %s has no file for task %s split %s (looked for %s.jsonl, "
+                       "%s.jsonl.gz and %s/ there); using %s instead", local_dir, task, split,
+                       *[f"{task}/{split}"] * 3, loaded.origin)
+        return loaded
     offline_split = data.offline.splits.get(split) if data.offline else None
     if choice in ("auto", "offline") and data.offline and offline_split:
         root = package_root(data.offline.module)

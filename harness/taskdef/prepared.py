@@ -153,6 +153,14 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
                 f"task {spec.name} has no few-shot source available (lm-eval draws its examples "
                 f"from a split no offline package ships); use --num-fewshot 0"
             )
+    available = len(pool) - (spec.data.fewshot_split == spec.data.split)  # a doc is never its own example
+    if num_fewshot > max(available, 0) and pool:
+        # lm-eval refuses too (random.sample: "Sample larger than population"); recording a count
+        # that was never used would make the run look like something it is not.
+        raise UserError(
+            f"--num-fewshot {num_fewshot} asks for more examples than task {spec.name} has: its few-shot "
+            f"pool holds {available}; use --num-fewshot {available} or less"
+        )
     all_hash, probe = stable_hash(docs), docs[:PROBE_DOCS]
     if options.limit is not None:
         docs = docs[: options.limit]

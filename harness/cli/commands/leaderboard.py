@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -14,6 +15,8 @@ def _build(args: argparse.Namespace) -> int:
     print(f"{report.models} models, {report.columns} task columns, {report.runs} runs, "
           f"{report.rated_items:,} rated item scores")
     print(f"wrote {report.page} (+ {', '.join(p.name for p in report.exports)})")
+    for path, why in report.unreadable:
+        print(f"warning: {path} {why}", file=sys.stderr)
     return 0
 
 

@@ -131,11 +131,16 @@ def known_schemes() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def load_adapter(spec: ModelSpec | str, settings: AdapterSettings | None = None) -> ModelAdapter:
-    spec = ModelSpec.parse(spec) if isinstance(spec, str) else spec
+def check_scheme(spec: ModelSpec) -> ModelSpec:
+    """The spec, if an adapter serves its scheme; else a one-line UserError listing those that do."""
     if spec.scheme not in known_schemes():
         raise UserError(
             f"unknown model scheme {spec.scheme!r} in {spec.raw!r}; "
             f"use one of: {', '.join(known_schemes())}"
         )
+    return spec
+
+
+def load_adapter(spec: ModelSpec | str, settings: AdapterSettings | None = None) -> ModelAdapter:
+    spec = check_scheme(ModelSpec.parse(spec) if isinstance(spec, str) else spec)
     return _REGISTRY[spec.scheme](spec, settings or AdapterSettings())

@@ -87,7 +87,7 @@ class HFAdapter(ModelAdapter):
             raise UserError(f"adapter path {self._adapter_path} is not a PEFT adapter folder (no adapter_config.json)")
 
         device = options.get("device", settings.device)
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else _usable_device(device)
         dtype_name = options.get("dtype", settings.dtype)
         if dtype_name == "auto":  # float32 on CPU: bf16 copies of small models are different models
             dtype_name = "float32" if self.device == "cpu" else "bfloat16"
@@ -307,3 +307,28 @@ def truncate_at_stop(text: str, stops: Sequence[str]) -> str:
         if stop and (position := text.find(stop)) != -1:
             cut = min(cut, position)
     return text[:cut]
+
+
+def _usable_device(name: str) -> str:
+    """A device this torch can use, checked before any weights are loaded (torch's own failure
+    comes from deep inside `.to()` as a multi-line traceback)."""
+    import torch
+
+    fix = "use --device cpu or auto (or device= in the model spec)"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            build = f"torch {torch.__version__}" + ("" if torch.version.cuda else ", built without CUDA")
+            raise UserError(f"device {name!r} asked for, but this machine has no usable CUDA GPU ({build}); {fix}")
+        if device.index is not None and device.index >= count:
+            raise UserError(f"device {name!r} asked for, but there are only {count} CUDA GPU(s) (cuda:0 to "
+                            f"cuda:{count - 1}); {fix}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"device {name!r} asked for, but MPS is not available here; {fix}")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"device {name!r} is not supported; use auto, cpu, cuda, cuda:N or mps")
+    return name
