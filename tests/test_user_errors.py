@@ -141,3 +141,29 @@ def test_an_unusable_device_is_one_line(tiny_model: Path, tmp_path: Path, device
     result = run_cli("run", "--model", f"hf:{tiny_model}", "--tasks", "arc_easy", "--limit", "2", "--no-cache",
                      "--device", device, "--output", str(tmp_path / "out"))
     assert_one_line_error(result, *fragments)
+
+
+def _broken_adapter(adapter: Path, directory: Path, damage: str) -> Path:
+    """A copy of a real LoRA adapter with junk weights, or with tensors of the wrong shape (as
+    when an adapter trained for one base is applied to another)."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(adapter, directory)
+    weights = directory / "adapter_model.safetensors"
+    if damage == "junk":
+        weights.write_bytes(b"not a safetensors file" * 8)
+    else:
+        tensors = load_file(str(weights))
+        save_file({name: tensor[:, :3].contiguous() if "lora_A" in name else tensor
+                   for name, tensor in tensors.items()}, str(weights))
+    return directory
+
+
+@pytest.mark.parametrize("damage,fragment", [("junk", "SafetensorError"), ("shapes", "size mismatch for")])
+def test_an_unusable_adapter_is_one_line(tiny_model: Path, tiny_adapter: Path, tmp_path: Path, damage: str,
+                                         fragment: str) -> None:
+    broken = _broken_adapter(tiny_adapter, tmp_path / damage, damage)
+    result = run_cli("run", "--model", f"hf:{tiny_model},adapter={broken}", "--tasks", "arc_easy", "--limit", "2",
+                     "--output", str(tmp_path / "out"))
+    assert_one_line_error(result, f"adapter {broken} could not be applied to base model", fragment,
+                          "saved with peft's save_pretrained")

@@ -126,11 +126,11 @@ class HFAdapter(ModelAdapter):
 
         try:  # not merged: the base weights stay as they are, the adapter is applied on top
             return PeftModel.from_pretrained(model, str(self._adapter_path))
-        except (RuntimeError, ValueError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        except Exception as exc:  # noqa: BLE001 - peft and safetensors raise many kinds; all mean "unusable"
             raise UserError(
-                f"adapter {self._adapter_path} does not fit base model {self.spec.target}: {first}"
-            ) from exc
+                f"adapter {self._adapter_path} could not be applied to base model {self.spec.target}: "
+                f"{_loading_problem(exc)}; check that it was saved with peft's save_pretrained for this base"
+            ) from None
 
     def _model_max_length(self) -> int:
         config = self.model.config
@@ -298,6 +298,15 @@ class HFAdapter(ModelAdapter):
 
     def close(self) -> None:
         self.model = None  # type: ignore[assignment]
+
+
+def _loading_problem(exc: Exception) -> str:
+    """One informative line from a loading error: torch's state-dict errors put the useful part
+    ("size mismatch for ...") on a later line than their header."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    specific = [line for line in lines if line.startswith(("size mismatch", "Missing key", "Unexpected key"))]
+    chosen = specific[0] if specific else (lines[0] if lines else type(exc).__name__)
+    return f"{type(exc).__name__}: {chosen[:240]}"
 
 
 def truncate_at_stop(text: str, stops: Sequence[str]) -> str:
