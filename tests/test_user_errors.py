@@ -167,3 +167,28 @@ def test_an_unusable_adapter_is_one_line(tiny_model: Path, tiny_adapter: Path, t
                      "--output", str(tmp_path / "out"))
     assert_one_line_error(result, f"adapter {broken} could not be applied to base model", fragment,
                           "saved with peft's save_pretrained")
+
+
+def test_a_full_disk_under_the_response_cache_loses_no_answers(tiny_model: Path, tmp_path: Path) -> None:
+    """The cache's disk fills up mid-run: one warning saying so, the run completes, and its record
+    holds every answer (a traceback used to end the run and save nothing)."""
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], check=True)
+    try:
+        result = subprocess.run([EVALBOARD, "run", "--model", f"hf:{tiny_model}", "--tasks", "hellaswag",
+                                 "--limit", "60", "--output", str(tmp_path / "out")],
+                                env={**os.environ, "EVALBOARD_CACHE": str(full / "cache.sqlite")},
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        warnings = [line for line in result.stderr.splitlines() if "response cache" in line]
+        assert len(warnings) == 1 and "the disk is full" in warnings[0], result.stderr
+        from evalboard.records.run_record import load_run
+
+        (run_dir,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+        record = load_run(run_dir)
+        assert record.tasks["hellaswag"].n_items == 60 and record.tasks["hellaswag"].failed_items == 0
+        assert len(record.load_samples("hellaswag")) == 60
+    finally:
+        subprocess.run(["umount", str(full)], check=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import logging
 import sqlite3
 import stat
 import threading
@@ -19,12 +20,15 @@ from evalboard.atomic import make_private_dirs
 from evalboard.errors import UserError
 from evalboard.requests import Request, Response, request_key
 
+logger = logging.getLogger(__name__)
+
 
 class ResponseCache:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self.write_error: str | None = None  # why the cache stopped being written, if it did
         if path is not None:
             try:
                 _create_private(path)
@@ -58,14 +62,23 @@ class ResponseCache:
         return found
 
     def put(self, model: str, request: Request, response: Response) -> None:
-        if self._db is None or response.failed:  # failures are retried on the next run
+        """Keep one answer. A cache that can no longer be written (a full disk) is said once and
+        then skipped: the run goes on, and its answers reach the run record all the same."""
+        if self._db is None or response.failed or self.write_error:  # failures are retried next run
             return
         blob = json.dumps(response.to_json())
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (model, request_key(request), blob)
-            )
-            self._db.commit()
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (model, request_key(request), blob)
+                )
+                self._db.commit()
+            except sqlite3.Error as exc:
+                full = "full" in str(exc).lower()
+                self.write_error = "the disk is full" if full else str(exc)
+                logger.warning("warning: the response cache %s can no longer be written (%s): the answers "
+                               "from here on are kept in this run's record only, and a rerun asks for them "
+                               "again; free space or set EVALBOARD_CACHE elsewhere", self.path, self.write_error)
 
     def close(self) -> None:
         if self._db is not None:

@@ -9,9 +9,11 @@ that reason, it is repeated without them; if that passes, the run goes on withou
 logged and `describe()["sampling"]` says so (the model then samples with its own defaults).
 
 Preflight (decision): before the first batch of real requests, one request with the first
-request's generation settings and `max_new_tokens=1` goes to the API (at most 3 tries). A missing
-key, an unreachable URL, a refused key, an unknown model or a rejected parameter then stops the run
-with one UserError line, before hundreds of requests fail one by one. `check()` runs it on
+request's generation settings and `max_new_tokens=1` goes to the API, under the run's own retry
+policy (backoff, Retry-After). A missing key, an unreachable URL, a refused key, an unknown model or
+a rejected parameter then stops the run with one UserError line, before hundreds of requests fail
+one by one. Transient trouble (429, 529, resets) that outlasts the retries does not: it is logged
+and the run goes on, its requests retried and, if they still fail, recorded as failed. `check()` runs it on
 demand; `generate()` runs it once if it has not run. Nothing here needs the key until a request
 is sent, so a fully cached run works without one.
 """
@@ -37,7 +39,13 @@ from evalboard.models.adapters.base import (
 )
 from evalboard.errors import UserError
 from evalboard.models.pricing import cost_usd
-from evalboard.models.remote import BackgroundLoop, NonRetryableError, RemotePolicy, RemoteRunner
+from evalboard.models.remote import (
+    BackgroundLoop,
+    NonRetryableError,
+    RemotePolicy,
+    RemoteRunner,
+    gave_up_on_transient_errors,
+)
 from evalboard.requests import GenerateRequest, Message, Prompt, Response, Usage, prompt_text
 
 ClientT = TypeVar("ClientT")
@@ -258,7 +266,10 @@ class HostedChatAdapter(ModelAdapter, Generic[ClientT]):
                 )
             else:
                 self.send_sampling = True
-        if error is not None:
+        if error is not None and gave_up_on_transient_errors(error):
+            logger.warning("%s: the preflight request %s; going on, each request is retried the same way",
+                           self.name, error)
+        elif error is not None:
             raise UserError(
                 f"{self.name}: the preflight request to {self.display_url} {error}; "
                 f"check the URL (base_url= or {self.base_url_env}), the model name and the network"
@@ -266,8 +277,8 @@ class HostedChatAdapter(ModelAdapter, Generic[ClientT]):
         self._checked = True
 
     async def _probe(self, client: ClientT, probe: GenerateRequest) -> str | None:
-        """One request, at most 3 tries; the error text, or None when it went through."""
-        runner = self.runner().with_policy(max_retries=2, concurrency=1, max_concurrency=1)
+        """One request under the run's retry policy; the error text, or None when it went through."""
+        runner = self.runner().with_policy(concurrency=1, max_concurrency=1)
         results: list[Response] = []
         try:
             await runner.run_async(
