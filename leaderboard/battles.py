@@ -22,6 +22,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -139,20 +140,23 @@ def item_score_frame(cells: pd.DataFrame, threads: int = 4, cache: bool = True,
     keys keep millions of rows cheap). Built from sorted inputs only: independent of read order."""
     chosen = rated_cells(cells)
     jobs = sorted(
-        chosen[["model", "column", "metric", "higher_is_better", "samples_path"]].itertuples(index=False),
+        chosen[["model", "column", "metric", "higher_is_better", "samples_path", "n_items"]].itertuples(index=False),
         key=lambda job: (job.column.id, job.model),
     )
     if not jobs:
         return pd.DataFrame(columns=SCORE_FRAME_COLUMNS)
 
-    def load(job: tuple) -> tuple[np.ndarray, np.ndarray] | str:
+    def load(job: Any) -> tuple[np.ndarray, np.ndarray] | str:
         try:
-            return read_item_scores(job.samples_path, job.metric, cache=cache)
+            ids, scores = read_item_scores(job.samples_path, job.metric, cache=cache)
         except UnicodeDecodeError:
             return "is not UTF-8 text"
         except (OSError, ValueError) as exc:  # a missing or damaged log: that cell has no battles
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             return f"could not be read ({first})"
+        if ids.size != job.n_items:  # cut at a line boundary: every line parses, some are missing
+            return f"holds {ids.size} of the run's {job.n_items} items (truncated?)"
+        return ids, scores
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         loaded = list(pool.map(load, jobs))

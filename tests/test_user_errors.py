@@ -91,28 +91,32 @@ def test_leaderboard_build_says_which_runs_and_logs_it_could_not_read(tmp_path: 
     from synthetic_runs import model_zoo, write_store
 
     store = tmp_path / "results"
-    folders = write_store(store, model_zoo(4), tasks={"arc_easy": 30})
+    folders = write_store(store, model_zoo(5), tasks={"arc_easy": 30})
     (folders[0] / "run.json").write_text('{"schema": "evalboard.run/2", ')  # truncated
     (folders[1] / "run.json").write_bytes(b'{"schema": "evalboard.run/2\xff"}')
     garbage = next((folders[2] / "samples").glob("*.jsonl"))
     garbage.write_text(garbage.read_text() + "not json at all\n")
     truncated = next((folders[3] / "samples").glob("*.jsonl"))
     truncated.write_text(truncated.read_text()[:-40])
+    short = next((folders[4] / "samples").glob("*.jsonl"))
+    short.write_text("".join(short.read_text().splitlines(keepends=True)[:-3]))  # cut at a line boundary
     page = tmp_path / "page" / "index.html"
     result = run_cli("leaderboard", "build", "--results", str(store), "--output", str(page), "--rounds", "10",
                      "--no-cache")
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
-    assert len(warnings) == 4, result.stderr
+    assert len(warnings) == 5, result.stderr
     assert f"warning: {folders[0]} run.json is not valid JSON (Expecting property name enclosed in double " \
            f"quotes at line 1); the run is skipped" in warnings
     assert f"warning: {folders[1]} run.json is not UTF-8 text; the run is skipped" in warnings
     for log in (garbage, truncated):
         (line,) = [w for w in warnings if w.startswith(f"warning: {log} could not be read (")]
         assert line.endswith("; its items are left out of the ratings"), line
+    assert f"warning: {short} holds 27 of the run's 30 items (truncated?); its items are left out of the ratings" \
+        in warnings
     html = page.read_text()
     assert "Not read from the results store" in html
-    for path in (folders[0], folders[1], garbage, truncated):
+    for path in (folders[0], folders[1], garbage, truncated, short):
         assert str(path) in html
 
 
