@@ -7,9 +7,10 @@ import functools
 import hashlib
 import importlib.util
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from evalboard.atomic import write_text_atomic
 from evalboard.paths import home_dir
@@ -86,7 +87,7 @@ class ModuleCode:
     imports: tuple[str, ...]
 
     @classmethod
-    def parse(cls, source: str, package: str | None = None) -> "ModuleCode":
+    def parse(cls, source: str, package: str | None = None) -> ModuleCode:
         """`package` resolves relative imports (None: a file outside any package)."""
         found: set[str] = set()
         for node in ast.walk(ast.parse(source)):
@@ -106,7 +107,7 @@ class ModuleCode:
         return cls(hashlib.sha256(source.encode("utf-8")).hexdigest(), tuple(sorted(found)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def module_code(name: str) -> ModuleCode:
     """Parsed once per process: an imported module's code does not change under it."""
     spec = _spec(name)

@@ -6,7 +6,6 @@ import importlib.util
 import os
 from pathlib import Path
 
-
 from evalboard.errors import UserError
 
 

@@ -101,7 +101,7 @@ class Response:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> "Response":
+    def from_json(cls, data: dict) -> Response:
         usage = Usage(**data.get("usage", {}))
         return cls(
             logprob=data.get("logprob"),

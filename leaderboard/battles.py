@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from evalboard.fingerprint import stable_hash
 from evalboard.leaderboard.runs import CURRENT
 from evalboard.paths import home_dir
@@ -65,7 +64,7 @@ def _as_score(value: object) -> float:
     if value is None:
         return np.nan
     try:
-        return float(value)  # bools count as 0/1
+        return float(value)  # type: ignore[arg-type]  # bools count as 0/1; anything else is caught below
     except (TypeError, ValueError):
         return np.nan
 

@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
+from evalboard.atomic import write_text_atomic
 from evalboard.errors import UserError
 from evalboard.leaderboard.battles import board_ratings, item_score_frame
 from evalboard.leaderboard.page import Board, render
 from evalboard.leaderboard.runs import load_cells, model_infos
 from evalboard.leaderboard.table import board_columns, cell_grid, score_table
-from evalboard.atomic import write_text_atomic
 from evalboard.records.store import scan_runs
 
 DEFAULT_TITLE = "evalboard leaderboard"

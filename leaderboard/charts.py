@@ -4,8 +4,8 @@ jinja2's autoescape). Coordinates are pre-formatted strings, so the page is byte
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 
 def fmt(x: float, digits: int = 1) -> str:

@@ -22,11 +22,11 @@ Status of each (run, task) cell, decided from the store alone and independent of
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
-
 from evalboard.fingerprint import stable_hash
 from evalboard.records.run_record import HarnessInfo, RunRecord
 

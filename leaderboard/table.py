@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from evalboard.leaderboard.runs import CURRENT, DIFFERS, STALE, Column, ModelInfo
 from evalboard.stats import normal_ci
 

@@ -14,7 +14,6 @@ from functools import lru_cache
 from typing import Any
 
 import yaml
-
 from evalboard.errors import UserError
 
 

@@ -4,7 +4,8 @@ and scored with the unbiased pass@k estimator, via evalboard.execution.code_exec
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from evalboard.execution.code_execution import extract_code_from_chat, pass_at_k, score_problems
 
@@ -16,7 +17,7 @@ def to_docs(rows: list[dict[str, Any]], source_format: str) -> list[dict[str, An
     return [{"id": row["task_id"], **{k: row[k] for k in keep}} for row in rows]
 
 
-def _scores(docs: Sequence[dict[str, Any]], completions: Sequence[Sequence[str]]) -> list[dict[str, float]]:
+def _scores(docs: Sequence[dict[str, Any]], completions: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
     result = score_problems(docs, {d["task_id"]: list(c) for d, c in zip(docs, completions)}, ks=())
     by_task = {p.task_id: p for p in result.problems}
     scores = []

@@ -19,14 +19,14 @@ Pure functions over two RunRecords (no printing, no files): `compare_runs(base, 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Sequence
-
-from pydantic import BaseModel
+from typing import Any, Literal
 
 from evalboard import stats
 from evalboard.errors import UserError
 from evalboard.records.run_record import RunRecord, SampleLine
+from pydantic import BaseModel
 
 SCHEMA = "evalboard.comparison.compare/1"
 DEFAULT_ALPHA = 0.05
@@ -63,7 +63,7 @@ class RunSide:
     path: str | None
 
     @classmethod
-    def of(cls, record: RunRecord) -> "RunSide":
+    def of(cls, record: RunRecord) -> RunSide:
         model = record.model
         return cls(
             run_id=record.run_id,

@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from evalboard.comparison.compare import Comparison, ItemChange, TaskComparison
 from evalboard.atomic import write_text_atomic
+from evalboard.comparison.compare import Comparison, ItemChange, TaskComparison
 from evalboard.errors import UserError
 
 TEST_NAMES = {"mcnemar_exact": "McNemar (exact)", "paired_bootstrap": "paired bootstrap"}

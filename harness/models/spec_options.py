@@ -3,7 +3,8 @@ every adapter answers a bad value with the same one-line error instead of a trac
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from evalboard.errors import UserError
 

@@ -160,7 +160,7 @@ class ServerConfig:
         return env
 
 
-_LIVE: "set[VLLMServer]" = set()
+_LIVE: set[VLLMServer] = set()
 _LIVE_LOCK = threading.Lock()
 
 
@@ -209,7 +209,7 @@ class VLLMServer:
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
-    def start(self) -> "VLLMServer":
+    def start(self) -> VLLMServer:
         for attempt in range(2):  # a port grabbed between free_port() and bind: retry once
             try:
                 self._start_once()
@@ -317,7 +317,7 @@ class VLLMServer:
             _LIVE.discard(self)
         self.process = None
 
-    def __enter__(self) -> "VLLMServer":
+    def __enter__(self) -> VLLMServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -8,13 +8,13 @@ new content hash, hence a new fingerprint, hence no stale hits.
 from __future__ import annotations
 
 import json
-import os
 import logging
+import os
 import sqlite3
 import stat
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from evalboard.atomic import make_private_dirs
 from evalboard.errors import UserError

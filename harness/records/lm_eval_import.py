@@ -34,6 +34,8 @@ from evalboard.records.run_record import (
     RunSettings,
     RunUsage,
     SampleLine,
+    SampleRequest,
+    SampleResponse,
     TaskResult,
 )
 from evalboard.records.store import check_writable, save_run
@@ -142,8 +144,8 @@ def _convert_samples(path: Path, output_type: str) -> list[SampleLine]:
                     index=len(by_doc), doc_id=doc_id,
                     prompt=str(arguments[0].get("arg_0", "")) if arguments else None,
                     target=target,
-                    requests=[_request(kind, a) for a in arguments],
-                    responses=[_response(r, kind) for r in raw.get("resps", [])],
+                    requests=[SampleRequest.model_validate(_request(kind, a)) for a in arguments],
+                    responses=[SampleResponse.model_validate(_response(r, kind)) for r in raw.get("resps", [])],
                     doc_hash=raw.get("doc_hash"),
                 )
                 by_doc[doc_id] = sample
@@ -266,8 +268,9 @@ def convert_results_file(results_file: Path, label: str | None = None) -> RunRec
         run_id=f"{created:%Y%m%d-%H%M%S}-lmeval-{slug}-{digest[:8]}",
         created_at=created.isoformat(),
         harness=HarnessInfo(name="lm-eval", version=data.get("lm_eval_version"), git_commit=data.get("git_hash")),
-        imported=ImportInfo(from_="lm-eval", results_file=results_file.name, sha256=digest,
-                            samples_files=sorted(p.name for t, p in sample_paths.items() if t in samples)),
+        imported=ImportInfo.model_validate({
+            "from": "lm-eval", "results_file": results_file.name, "sha256": digest,
+            "samples_files": sorted(p.name for t, p in sample_paths.items() if t in samples)}),
         model=model,
         settings=RunSettings(
             limit=config.get("limit"), seed=config.get("fewshot_seed"), batch_size=config.get("batch_size"),
@@ -302,5 +305,7 @@ def import_lm_eval(path: str | Path, results: str | Path = "results", label: str
         if (results / record.run_id / "run.json").is_file():
             skipped.append(record.run_id)
             continue
-        imported.append(save_run(results, record).path)  # type: ignore[arg-type]
+        saved = save_run(results, record).path
+        assert saved is not None  # save_run sets where it wrote the run
+        imported.append(saved)
     return ImportResult(imported, skipped)

@@ -8,13 +8,13 @@ under an older schema are migrated on read (see `_MIGRATIONS`), so the store nev
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from typing import Any, Literal
 
 from evalboard.errors import UserError
 from evalboard.requests import RequestKind
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 SCHEMA = "evalboard.run/2"
 
@@ -200,7 +200,7 @@ class RunRecord(_Record):
     """run.json: one run of one model on some tasks. Its samples stay beside it on disk and are
     read on demand (`load_samples`, `iter_samples`)."""
 
-    schema_version: Literal[SCHEMA] = Field(SCHEMA, alias="schema")  # type: ignore[valid-type]
+    schema_version: Literal[SCHEMA] = Field(default=SCHEMA, alias="schema")  # type: ignore[valid-type]
     run_id: str
     created_at: str
     harness: HarnessInfo
@@ -221,7 +221,7 @@ class RunRecord(_Record):
         """The run folder, once saved or loaded."""
         return self._path
 
-    def stored_at(self, folder: Path, schema: str = SCHEMA) -> "RunRecord":
+    def stored_at(self, folder: Path, schema: str = SCHEMA) -> RunRecord:
         """Where the record's files are and which schema they were written under (so that sample
         lines not yet read are migrated from it)."""
         self._path, self._stored_schema = folder, schema
@@ -232,7 +232,7 @@ class RunRecord(_Record):
         """The sample lines in memory, by task (all of a fresh run's; those loaded so far otherwise)."""
         return self._samples
 
-    def with_samples(self, samples: dict[str, list[SampleLine]]) -> "RunRecord":
+    def with_samples(self, samples: dict[str, list[SampleLine]]) -> RunRecord:
         """Sample lines to keep with the record (a fresh run's, before the store writes them)."""
         self._samples.update(samples)
         return self
@@ -261,7 +261,7 @@ class RunRecord(_Record):
                     "task_fingerprint": entry.task_fingerprint,
                 }
 
-    def to_dataframe(self) -> "Any":
+    def to_dataframe(self) -> Any:
         import pandas as pd
 
         return pd.DataFrame(list(self.rows()))

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from evalboard.errors import UserError
 from evalboard.paths import package_root
+from pydantic import BaseModel, ConfigDict, Field
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ def _read_jsonl(path: Path) -> list[Row]:
     number = 0
     try:
         with opener(path, "rt", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
+            for number, line in enumerate(handle, start=1):  # noqa: B007 - read in the except below
                 if line.strip():
                     rows.append(json.loads(line))
     except json.JSONDecodeError as exc:

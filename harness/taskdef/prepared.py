@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalboard.taskdef.data import DataSourceChoice, load_split
 from evalboard.errors import UserError
-from evalboard.taskdef.fewshot import select_fewshot
 from evalboard.fingerprint import code_hash, stable_hash
-from evalboard.taskdef.shapes import Shape, ShapeContext, shapes_for
-from evalboard.taskdef.prompting import PromptStyle
 from evalboard.requests import Capabilities, FormulationChoice, Request, request_key
+from evalboard.taskdef.data import DataSourceChoice, load_split
+from evalboard.taskdef.fewshot import select_fewshot
+from evalboard.taskdef.prompting import PromptStyle
 from evalboard.taskdef.registry import has_hook, hook, hook_file
+from evalboard.taskdef.shapes import Shape, ShapeContext, shapes_for
 from evalboard.taskdef.spec import TaskSpec
 
 Doc = dict[str, Any]

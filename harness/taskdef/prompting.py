@@ -4,12 +4,12 @@ builds it, or a multi-turn chat when a chat template is applied."""
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Sequence
+from functools import cache
+from typing import Any
 
 import jinja2
-
 from evalboard.errors import UserError
 from evalboard.requests import Message, Prompt
 
@@ -18,12 +18,12 @@ LETTERS = string.ascii_uppercase
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _template(source: str) -> jinja2.Template:
     return _ENV.from_string(source)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _expression(source: str) -> Any:
     return _ENV.compile_expression(source, undefined_to_none=False)
 

@@ -7,13 +7,13 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from evalboard.errors import UserError
 from evalboard.taskdef.spec import TaskSpec, load_task_spec
-
 
 
 def _builtin_dir() -> Path:

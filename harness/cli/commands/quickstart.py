@@ -34,7 +34,7 @@ MODELS = (
 )
 
 
-def _offline_ready(spec: "TaskSpec") -> bool:
+def _offline_ready(spec: TaskSpec) -> bool:
     """Whether the task's items and few-shot examples ship offline (the main job runs anywhere)."""
     from evalboard.errors import UserError
     from evalboard.taskdef.prepared import TaskOptions, prepare_task

@@ -25,11 +25,12 @@ import os
 import threading
 import time
 from abc import abstractmethod
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Generic, TypeVar
-from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from evalboard.errors import UserError
 from evalboard.models.adapters.base import (
     AdapterSettings,
     Capabilities,
@@ -37,7 +38,6 @@ from evalboard.models.adapters.base import (
     ModelSpec,
     ResultCallback,
 )
-from evalboard.errors import UserError
 from evalboard.models.pricing import cost_usd
 from evalboard.models.remote import (
     BackgroundLoop,

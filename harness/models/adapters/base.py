@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from evalboard.errors import UserError
 from evalboard.requests import (
@@ -32,7 +33,7 @@ class ModelSpec:
     options: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, text: str) -> "ModelSpec":
+    def parse(cls, text: str) -> ModelSpec:
         scheme, sep, rest = text.partition(":")
         if not sep or not scheme or not rest:
             raise UserError(
@@ -99,7 +100,7 @@ class ModelAdapter(ABC):
         """Run-level counters (requests sent, retries, failures...)."""
         return {}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a default that adapters without resources keep
         """Release the model or server. Safe to call twice."""
 
 

@@ -6,7 +6,8 @@ sits at chance; generations are empty. It gives the leaderboard a floor to compa
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from evalboard.models.adapters.base import Capabilities, ModelAdapter, ResultCallback, register_adapter
 from evalboard.requests import (

@@ -9,9 +9,12 @@ model input is identical share one forward pass (e.g. single-token answers to on
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
+from evalboard.errors import UserError
+from evalboard.fingerprint import directory_hash
 from evalboard.models.adapters.base import (
     AdapterSettings,
     Capabilities,
@@ -20,11 +23,11 @@ from evalboard.models.adapters.base import (
     ResultCallback,
     register_adapter,
 )
-from evalboard.errors import UserError
-from evalboard.fingerprint import directory_hash
 from evalboard.models.memory import release_free_memory
 from evalboard.models.prefix_scoring import PrefixScorer
 from evalboard.models.rolling import WindowSums, rolling_windows
+from evalboard.models.spec_options import number_option
+from evalboard.models.tokenization import encode, encode_pair, prefix_token, render_chat, tokenizer_identity
 from evalboard.requests import (
     GenerateRequest,
     LoglikelihoodRequest,
@@ -33,8 +36,6 @@ from evalboard.requests import (
     RollingLoglikelihoodRequest,
     Usage,
 )
-from evalboard.models.spec_options import number_option
-from evalboard.models.tokenization import encode, encode_pair, prefix_token, render_chat, tokenizer_identity
 
 DEFAULT_MAX_LENGTH = 2048
 # Rows x (prompt + new tokens) of one generate() call. Its cache and activations grow with that
@@ -110,7 +111,7 @@ class HFAdapter(ModelAdapter):
             ) from exc
         if self._adapter_path is not None:
             model = self._attach_adapter(model)
-        self.model = model.to(self.device).eval()
+        self.model = model.to(self.device).eval()  # type: ignore[arg-type]  # transformers types .to oddly
         self.max_length = max_length or settings.max_length or self._model_max_length()
         self.batch_size = max(1, settings.batch_size)
         self.batch_tokens = batch_tokens
@@ -287,17 +288,17 @@ class HFAdapter(ModelAdapter):
         with torch.inference_mode():
             output = self.model.generate(ids.to(self.device), **kwargs)
         elapsed = time.perf_counter() - began
-        for i, (index, tokens, request) in enumerate(batch):
+        for i, (index, _tokens, request) in enumerate(batch):
             new_tokens = output[i, width:].tolist()
             if self.tokenizer.eos_token_id in new_tokens:
                 new_tokens = new_tokens[: new_tokens.index(self.tokenizer.eos_token_id)]
-            text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
+            text = str(self.tokenizer.decode(new_tokens, skip_special_tokens=True))
             text = truncate_at_stop(text, request.params.stop)
             usage = Usage(input_tokens=len(inputs[i]), output_tokens=len(new_tokens), latency_s=elapsed)
             on_result(index, Response(text=text, usage=usage))
 
     def close(self) -> None:
-        self.model = None  # type: ignore[assignment]
+        self.model = None
 
 
 def _loading_problem(exc: Exception) -> str:

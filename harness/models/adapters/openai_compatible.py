@@ -19,16 +19,17 @@ and chat template hashes. See docs/vllm.md.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
+from evalboard.errors import UserError
 from evalboard.models.adapters.base import (
     AdapterSettings,
     Capabilities,
@@ -37,20 +38,17 @@ from evalboard.models.adapters.base import (
     ResultCallback,
     register_adapter,
 )
-from evalboard.errors import UserError
-from evalboard.fingerprint import stable_hash
 from evalboard.models.remote import NonRetryableError, RemotePolicy, RemoteRunner, run_sync
 from evalboard.models.rolling import WindowSums, rolling_windows
+from evalboard.models.spec_options import number_option
+from evalboard.models.tokenization import encode, encode_pair, prefix_token, render_chat, tokenizer_identity
 from evalboard.requests import (
     GenerateRequest,
     LoglikelihoodRequest,
-    Prompt,
     Response,
     RollingLoglikelihoodRequest,
     Usage,
 )
-from evalboard.models.spec_options import number_option
-from evalboard.models.tokenization import encode, encode_pair, prefix_token, render_chat, tokenizer_identity
 
 DEFAULT_API_KEY_ENV = "OPENAI_COMPATIBLE_API_KEY"
 _OWN_OPTIONS = ("tokenizer", "api_key_env", "max_length")

@@ -15,10 +15,10 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, ModelSpec, register_adapter
-from evalboard.models.adapters.openai_compatible import _OWN_OPTIONS, OpenAICompatibleAdapter
 from evalboard.errors import UserError
 from evalboard.fingerprint import directory_hash
+from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, ModelSpec, register_adapter
+from evalboard.models.adapters.openai_compatible import _OWN_OPTIONS, OpenAICompatibleAdapter
 from evalboard.models.remote import RemotePolicy
 from evalboard.models.spec_options import number_option
 from evalboard.models.vllm_process import ServerConfig, VLLMServer, probe_install, resolve_python
@@ -143,7 +143,7 @@ class VLLMServerAdapter(OpenAICompatibleAdapter):
     def close(self) -> None:
         self.server.stop()
 
-    def __enter__(self) -> "VLLMServerAdapter":
+    def __enter__(self) -> VLLMServerAdapter:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Any, Callable, Sequence
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from evalboard.errors import UserError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 INVALID = "[invalid]"  # lm-eval RegexFilter's fallback when nothing matches
 Step = Callable[[list[str]], list[str]]

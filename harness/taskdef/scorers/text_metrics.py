@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from evalboard.errors import UserError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 _PUNCTUATION_TABLE = str.maketrans("", "", string.punctuation)
 _DIGITS_TABLE = str.maketrans("", "", string.digits)

@@ -17,11 +17,10 @@ the choice's text.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
-
 from evalboard.errors import UserError
 from evalboard.requests import GenerateRequest, GenerationParams, LoglikelihoodRequest, Prompt, Request, Response
 from evalboard.taskdef.prompting import LETTERS, Turn, assemble, evaluate_expression, render

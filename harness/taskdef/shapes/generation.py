@@ -8,7 +8,8 @@ or `batch_scorer` hook (all documents at once, e.g. HumanEval's parallel sandbox
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from evalboard.errors import UserError
 from evalboard.requests import GenerateRequest, GenerationParams, Prompt, Request, Response

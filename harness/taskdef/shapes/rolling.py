@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from evalboard.stats import MetricValue
 from evalboard.errors import UserError
 from evalboard.requests import Prompt, Request, Response, RollingLoglikelihoodRequest
+from evalboard.stats import MetricValue
 from evalboard.taskdef.prompting import evaluate_expression
 from evalboard.taskdef.shapes.base import Doc, Scores, Shape, ShapeContext, register_shape
 
