@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from statistics import NormalDist
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -88,7 +88,7 @@ def bootstrap_stderr(
         return math.nan
     rng = np.random.default_rng(seed)
     is_array = isinstance(values, np.ndarray)
-    seq = values if is_array else list(values)
+    seq: Any = values if is_array else list(values)
     results = np.empty(rounds, dtype=np.float64)
     for r in range(rounds):
         idx = rng.integers(0, n, size=n)

@@ -16,7 +16,6 @@ from typing import Any
 
 import jinja2
 import pandas as pd
-
 from evalboard.leaderboard import charts
 from evalboard.leaderboard.charts import fmt, is_fraction_scale, value_text
 from evalboard.leaderboard.runs import (
@@ -297,7 +296,7 @@ def page_context(board: Board, runs_by_id: dict[str, RunRecord]) -> dict[str, An
     all_percent = all(v["percent"] for v in column_views) if column_views else True
     averaged_total = sum(1 for c in columns if higher.get(c, True))
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for label in sorted(board.models):
         info = board.models[label]
         mean, covered = average(grid, label, columns, higher)
@@ -320,16 +319,21 @@ def page_context(board: Board, runs_by_id: dict[str, RunRecord]) -> dict[str, An
             "_mean": mean, "_rating": float(rating["rating"]) if rating is not None else -math.inf,
         })
     # Default order: overall rating, then average, then name.
-    rows.sort(key=lambda r: (-r["_rating"], -(r["_mean"] if math.isfinite(r["_mean"]) else -math.inf), r["model"]))
+    def order(row: dict[str, Any]) -> tuple[float, float, str]:
+        mean = float(row["_mean"])
+        return (-float(row["_rating"]), -(mean if math.isfinite(mean) else -math.inf), str(row["model"]))
+
+    rows.sort(key=order)
     for k, row in enumerate(rows, start=1):
         row["position"] = k
 
     cost_rows = []
     for row in rows:
-        info = board.models[row["model"]]
-        cost_rows.append((row["model"], info.access,
+        name = str(row["model"])
+        info = board.models[name]
+        cost_rows.append((name, info.access,
                           info.cost_per_1k_items_usd if info.cost_per_1k_items_usd is not None else math.nan,
-                          row["_mean"], not row["partial"]))
+                          float(row["_mean"]), not row["partial"]))
     cost_chart = charts.cost_chart(cost_rows, all_percent)
     unplotted = sorted(r[0] for r in cost_rows if not (math.isfinite(r[2]) and math.isfinite(r[3])))
 

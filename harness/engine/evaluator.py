@@ -12,32 +12,35 @@ import re
 import subprocess
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
-
-from tqdm.auto import tqdm
+from typing import Any
 
 import evalboard
-from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, ModelSpec, load_adapter
-from evalboard.records.cache import ResponseCache
+from evalboard.engine.metrics import aggregate
+from evalboard.engine.usage import summarise_usage
 from evalboard.errors import UserError
 from evalboard.fingerprint import stable_hash
-from evalboard.engine.metrics import aggregate
-from evalboard.requests import Request, Response, prompt_text, request_key, request_to_json
+from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, ModelSpec, load_adapter
+from evalboard.records.cache import ResponseCache
 from evalboard.records.run_record import (
     HarnessInfo,
+    MetricResult,
     ModelIdentity,
     RunRecord,
     RunSettings,
     RunUsage,
     SampleLine,
+    SampleRequest,
+    SampleResponse,
     TaskResult,
 )
 from evalboard.records.store import check_writable, save_run
+from evalboard.requests import Request, Response, prompt_text, request_key, request_to_json
 from evalboard.taskdef.prepared import PreparedTask, TaskOptions, choose_formulation, prepare_task
 from evalboard.taskdef.registry import discover_tasks, resolve_task_names
-from evalboard.engine.usage import summarise_usage
+from tqdm.auto import tqdm
 
 
 @dataclass
@@ -124,8 +127,8 @@ def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]],
                 doc_id=doc["id"],
                 prompt=prompt_text(requests[0].context) if hasattr(requests[0], "context") else None,
                 target=formulation.target(doc),
-                requests=[_request_summary(r) for r in requests],
-                responses=[_response_summary(r) for r in responses],
+                requests=[SampleRequest.model_validate(_request_summary(r)) for r in requests],
+                responses=[SampleResponse.model_validate(_response_summary(r)) for r in responses],
                 scores=score,
                 error=errors[0] if errors else None,
                 group=doc.get(task.spec.group_field) if task.spec.group_field else None,
@@ -141,7 +144,7 @@ def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]],
         num_fewshot=task.num_fewshot,
         primary_metric=formulation.primary_metric(),
         higher_is_better=task.spec.higher_is_better,
-        metrics={name: value.to_json() for name, value in metrics.items()},
+        metrics={name: MetricResult.model_validate(value.to_json()) for name, value in metrics.items()},
         n_items=len(task.docs),
         failed_items=failed,
         data_origin=task.origin,
@@ -240,11 +243,11 @@ def run_evaluation(config: RunConfig) -> RunRecord:
                 fingerprint_parts=model_fp_parts,
                 info=adapter.describe(),
             ),
-            settings=RunSettings(
+            settings=RunSettings.model_validate({
                 **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config.options).items()},
-                batch_size=config.adapter_settings.batch_size,
-                allow_code_execution=config.allow_code_execution,
-            ),
+                "batch_size": config.adapter_settings.batch_size,
+                "allow_code_execution": config.allow_code_execution,
+            }),
             tasks=task_entries,
             usage=_usage(used, len(requests), answers.fresh, adapter.usage_summary()),
             wall_time_s=round(time.perf_counter() - clock, 3),

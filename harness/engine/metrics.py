@@ -9,10 +9,10 @@ size) and `<metric>_macro` the mean of the per-group means.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
-
 from evalboard.stats import MetricValue, metric_value
 
 __all__ = ["MetricValue", "aggregate", "metric_value"]

@@ -16,12 +16,12 @@ from __future__ import annotations
 import functools
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import torch
-
 from evalboard.models.memory import release_free_memory
 
 FAMILY_MIN_SHARED = 32  # tokens two contexts must share to be batched as one family
@@ -73,7 +73,7 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 def _common_prefix_all(sequences: Sequence[Sequence[int]]) -> int:
-    first, last = min(sequences), max(sequences)  # lexicographic extremes bound everyone's prefix
+    first, last = min(map(tuple, sequences)), max(map(tuple, sequences))  # lexicographic extremes bound everyone's prefix
     return _common_prefix(first, last)
 
 
@@ -132,7 +132,7 @@ def _waves(groups: list[_Group], size: int, share_blocks: bool = True) -> list[l
 
 
 def _unique_tokens(sequences: list[tuple[int, ...]]) -> int:
-    total, previous = 0, ()
+    total, previous = 0, tuple[int, ...]()
     for sequence in sorted(set(sequences)):
         total += len(sequence) - _common_prefix(previous, sequence)
         previous = sequence
@@ -150,6 +150,7 @@ def _shared_prefix_layer() -> type:
 
         def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
             rows = key_states.shape[0]
+            assert self.keys is not None and self.values is not None  # filled with the block before any call
             return (torch.cat([self.keys.expand(rows, -1, -1, -1), key_states], dim=-2),
                     torch.cat([self.values.expand(rows, -1, -1, -1), value_states], dim=-2))
 
@@ -183,7 +184,7 @@ class _Row:
     targets: list[tuple[int, int, int]] = field(default_factory=list)
 
     @classmethod
-    def layout(cls, groups: list[_Group], shared_len: int) -> "_Row":
+    def layout(cls, groups: list[_Group], shared_len: int) -> _Row:
         row = cls()
         inputs = sorted((g.context[shared_len:] + tuple(c[:-1]), len(g.context) - shared_len, index, c)
                         for g in groups for index, c in g.members)

@@ -7,8 +7,9 @@ option, its type, default and help from there, so a new option is a flag without
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from evalboard.cli.summary import print_summary
 from evalboard.engine.options import RunOptions, check_value, describe, field_schema, option_info
