@@ -1,6 +1,7 @@
 """The hosted APIs' preflight request follows the run's retry policy: transient trouble at the
-start (529s, 429s with Retry-After, connection resets) is waited out as it would be mid-run, and only
-a permanent error (refused key, unknown model) ends a run before it starts. Real clients, against
+start (529s, 429s with Retry-After, connection resets) is waited out as it would be mid-run; a
+permanent error (refused key, unknown model) ends the run at once, and transient trouble only once it
+has outlasted every retry. Real clients, against
 the local servers that speak each wire protocol."""
 
 from __future__ import annotations
@@ -33,12 +34,16 @@ def test_transient_faults_at_the_start_are_retried_not_fatal(provider: str, faul
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
-def test_transient_faults_past_every_retry_do_not_end_the_run(provider: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transient_faults_past_every_retry_end_the_run_in_one_line(provider: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API stays down through every retry the policy allows: then, and only then, the run stops."""
     with make_server(provider) as server:
-        server.script(PREFLIGHT_PROMPT, [Fault.http(529)] * 3)
-        adapter = make_adapter(provider, server, monkeypatch, max_retries=1)
-        [answer] = generate(adapter, [GenerateRequest("prompt 0")])
-        assert answer.error is None  # the run went on; its own request was fine
+        server.script(PREFLIGHT_PROMPT, [Fault.http(529)] * 10)
+        adapter = make_adapter(provider, server, monkeypatch, max_retries=3)
+        with pytest.raises(UserError, match="failed after 4 attempts") as error:
+            generate(adapter, [GenerateRequest("prompt 0")])
+        assert "\n" not in str(error.value)
+        assert server.count(PREFLIGHT_PROMPT) == 4 and server.count("prompt 0") == 0
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])

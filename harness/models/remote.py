@@ -137,17 +137,6 @@ class RemotePolicy:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-# How a response that failed on transient errors after all its retries begins (versus "failed:"
-# for an error that retrying cannot fix).
-EXHAUSTED = "failed after"
-
-
-def gave_up_on_transient_errors(error: str | None) -> bool:
-    """Whether a failed response's error is transient trouble that outlasted the retries (rate
-    limits, overload, resets), not a permanent refusal."""
-    return bool(error) and str(error).startswith(EXHAUSTED)
-
-
 class RetryableError(Exception):
     """A failed attempt worth retrying (rate limit, overload, timeout, dropped connection...)."""
 
@@ -560,7 +549,7 @@ class RemoteRunner(Generic[T]):
                     self.stats["retries"] += 1
                     await asyncio.sleep(self._backoff(attempts, error.retry_after_s))
                     continue
-                reason = f"{EXHAUSTED} {attempts} attempts: {error}"
+                reason = f"failed after {attempts} attempts: {error}"
             else:
                 reason = f"failed: {error}"
             self.stats["failures"] += 1

@@ -12,8 +12,8 @@ Preflight (decision): before the first batch of real requests, one request with 
 request's generation settings and `max_new_tokens=1` goes to the API, under the run's own retry
 policy (backoff, Retry-After). A missing key, an unreachable URL, a refused key, an unknown model or
 a rejected parameter then stops the run with one UserError line, before hundreds of requests fail
-one by one. Transient trouble (429, 529, resets) that outlasts the retries does not: it is logged
-and the run goes on, its requests retried and, if they still fail, recorded as failed. `check()` runs it on
+one by one. Transient trouble (429, 529, resets) is retried with backoff exactly as a request would
+be; only when it outlasts every retry (the URL is not there, the API is down) does the run stop. `check()` runs it on
 demand; `generate()` runs it once if it has not run. Nothing here needs the key until a request
 is sent, so a fully cached run works without one.
 """
@@ -39,13 +39,7 @@ from evalboard.models.adapters.base import (
     ResultCallback,
 )
 from evalboard.models.pricing import cost_usd
-from evalboard.models.remote import (
-    BackgroundLoop,
-    NonRetryableError,
-    RemotePolicy,
-    RemoteRunner,
-    gave_up_on_transient_errors,
-)
+from evalboard.models.remote import BackgroundLoop, NonRetryableError, RemotePolicy, RemoteRunner
 from evalboard.requests import GenerateRequest, Message, Prompt, Response, Usage, prompt_text
 
 ClientT = TypeVar("ClientT")
@@ -266,10 +260,7 @@ class HostedChatAdapter(ModelAdapter, Generic[ClientT]):
                 )
             else:
                 self.send_sampling = True
-        if error is not None and gave_up_on_transient_errors(error):
-            logger.warning("%s: the preflight request %s; going on, each request is retried the same way",
-                           self.name, error)
-        elif error is not None:
+        if error is not None:
             raise UserError(
                 f"{self.name}: the preflight request to {self.display_url} {error}; "
                 f"check the URL (base_url= or {self.base_url_env}), the model name and the network"
