@@ -160,7 +160,7 @@ def test_adapter_errors_are_one_line(tiny_model: Path, tmp_path: Path) -> None:
     # An adapter trained on a wider model of the same family cannot be applied to this one.
     wider = build_tiny_llama(tmp_path / "wider", hidden_size=96)
     foreign = build_random_lora(wider, tmp_path / "foreign-lora")
-    with pytest.raises(UserError, match="does not fit base model"):
+    with pytest.raises(UserError, match="could not be applied to base model"):
         load_adapter(f"hf:{tiny_model},adapter={foreign}")
     with pytest.raises(UserError, match="unknown hf: model option"):
         load_adapter(f"hf:{tiny_model},colour=red")

@@ -41,7 +41,7 @@ def test_loglikelihoods_are_claimed_only_with_a_tokenizer(server, tiny_model: Pa
 def test_auto_formulation_asks_for_letters_without_a_tokenizer(server) -> None:
     record = evalboard.evaluate(_spec(server), ["arc_easy"], limit=2, output_dir=None, cache=False)
     entry = record.tasks["arc_easy"]
-    assert entry["formulation"] == "generative" and entry["n_items"] == 2 and entry["failed_items"] == 0
+    assert entry.formulation == "generative" and entry.n_items == 2 and entry.failed_items == 0
     asked = [e.body for e in server.log if e.path.endswith("/completions")]
     assert len(asked) == 2 and all("echo" not in body and "A. " in body["prompt"] for body in asked)
 

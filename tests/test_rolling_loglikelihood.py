@@ -107,8 +107,8 @@ def test_smollm2_total_equals_lm_evals(smollm2_dir: Path) -> None:
 # --------------------------------------------------------------------------- the tasks
 
 
-def _pairs(samples: list[dict], count) -> list[tuple[float, int]]:  # type: ignore[no-untyped-def]
-    return [(float(s["responses"][0]["logprob"]), count(s["requests"][0]["text"])) for s in samples]
+def _pairs(samples: list, count) -> list[tuple[float, int]]:  # type: ignore[no-untyped-def]
+    return [(float(s.responses[0].logprob), count(s.requests[0].text)) for s in samples]
 
 
 def test_pydoc_task_reports_lm_evals_aggregations(tiny_short: Path) -> None:
@@ -119,19 +119,19 @@ def test_pydoc_task_reports_lm_evals_aggregations(tiny_short: Path) -> None:
                                 output_dir=None, cache=False)
     entry, samples = record.tasks["pydoc_perplexity"], record.samples["pydoc_perplexity"]
     names = list(topics)[:4]
-    assert [s["doc_id"] for s in samples] == names  # the standard library's topics, in order
-    assert [s["requests"][0]["text"] for s in samples] == [topics[n] for n in names]
+    assert [s.doc_id for s in samples] == names  # the standard library's topics, in order
+    assert [s.requests[0].text for s in samples] == [topics[n] for n in names]
     words, size = _pairs(samples, Task.count_words), _pairs(samples, Task.count_bytes)
     expected = {"word_perplexity": weighted_perplexity(words), "byte_perplexity": weighted_perplexity(size),
                 "bits_per_byte": bits_per_byte(size)}
     for metric, value in expected.items():
-        assert entry["metrics"][metric]["value"] == pytest.approx(value, rel=1e-12), metric
-        assert entry["metrics"][metric]["stderr"] is None and entry["metrics"][metric]["n"] == 4
+        assert entry.metrics[metric].value == pytest.approx(value, rel=1e-12), metric
+        assert entry.metrics[metric].stderr is None and entry.metrics[metric].n == 4
     # a ratio of sums, not a mean of per-document perplexities
     mean_of_ratios = sum(math.exp(-ll / n) for ll, n in size) / len(size)
-    assert entry["metrics"]["byte_perplexity"]["value"] != pytest.approx(mean_of_ratios, rel=1e-3)
-    assert entry["primary_metric"] == "word_perplexity" and entry["higher_is_better"] is False
-    assert entry["formulation"] == "loglikelihood_rolling"
+    assert entry.metrics["byte_perplexity"].value != pytest.approx(mean_of_ratios, rel=1e-3)
+    assert entry.primary_metric == "word_perplexity" and entry.higher_is_better is False
+    assert entry.formulation == "loglikelihood_rolling"
 
 
 def test_wikitext_task_equals_lm_evals_wikitext(tiny_short: Path, tmp_path: Path) -> None:
@@ -147,19 +147,19 @@ def test_wikitext_task_equals_lm_evals_wikitext(tiny_short: Path, tmp_path: Path
     reference = run_lm_eval(tiny_short, tmp_path, [name])
 
     samples = record.samples["wikitext"]
-    assert [s["requests"][0]["text"] for s in samples] != pages  # detokenised before scoring
+    assert [s.requests[0].text for s in samples] != pages  # detokenised before scoring
     theirs = sorted(reference["samples"][name], key=lambda s: s["doc_id"])
     for mine, their in zip(samples, theirs):
-        assert mine["scores"]["byte_perplexity"][1] == their["byte_perplexity"][1]  # raw page bytes
-        assert mine["scores"]["word_perplexity"][1] == their["word_perplexity"][1]
-        assert mine["responses"][0]["logprob"] == pytest.approx(their["resps"][0][0], rel=REL, abs=ABS)
+        assert mine.scores["byte_perplexity"][1] == their["byte_perplexity"][1]  # raw page bytes
+        assert mine.scores["word_perplexity"][1] == their["word_perplexity"][1]
+        assert mine.responses[0].logprob == pytest.approx(their["resps"][0][0], rel=REL, abs=ABS)
     for metric in ("word_perplexity", "byte_perplexity", "bits_per_byte"):
-        assert record.tasks["wikitext"]["metrics"][metric]["value"] == pytest.approx(
+        assert record.tasks["wikitext"].metrics[metric].value == pytest.approx(
             reference["results"][name][f"{metric},none"], rel=1e-6), metric
 
 
 def test_chance_baseline_answers_rolling_requests() -> None:
     record = evalboard.evaluate("chance:3", ["pydoc_perplexity"], limit=3, output_dir=None, cache=False)
-    metrics = record.tasks["pydoc_perplexity"]["metrics"]
-    assert all(math.isfinite(metrics[m]["value"]) and metrics[m]["value"] > 0 for m in metrics)
-    assert all(s["responses"][0]["logprob"] < 0 for s in record.samples["pydoc_perplexity"])
+    metrics = record.tasks["pydoc_perplexity"].metrics
+    assert all(math.isfinite(metrics[m].value) and metrics[m].value > 0 for m in metrics)
+    assert all((s.responses[0].logprob or 0) < 0 for s in record.samples["pydoc_perplexity"])
