@@ -16,6 +16,12 @@ __version__ = "0.1.0"
 # same greedy generation on 2 cores. Passive waiting costs nothing measurable on an idle machine.
 # It only takes effect if set before torch starts its thread pool, hence here.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# MKL's matrix products otherwise pick their kernel and thread split by the matrix's shape, so a
+# row's result depends on how many rows share the product: a request's loglikelihood would move
+# with the batch size (docs/prefix-sharing.md). Strict conditional numerical reproducibility
+# makes each row's result independent of the others, at no measurable cost. MKL reads it at its
+# first call, hence here too.
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 # public name -> the module that defines it
 _PUBLIC = {

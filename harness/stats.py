@@ -3,6 +3,8 @@
 Pure numpy/scipy functions with exact definitions (see docs/ratings.md for the leaderboard side):
 
 - `mean_stderr`: standard error of a mean, exactly as lm-eval computes it.
+- `pooled_stderr`, `unweighted_mean_stderr`: a group's standard error from its subtasks' (lm-eval's
+  group aggregation, weighted by size or not).
 - `bootstrap_stderr`: standard error of any statistic by resampling items (lm-eval's definition).
 - `normal_ci`: a normal-approximation confidence interval from a value and its stderr.
 - `mcnemar_exact`: exact two-sided McNemar test for paired binary outcomes.
@@ -34,6 +36,8 @@ __all__ = [
     "normal_ci",
     "paired_bootstrap",
     "paired_difference_ci",
+    "pooled_stderr",
+    "unweighted_mean_stderr",
 ]
 
 # Above this many distinct per-item differences, the paired bootstrap resamples item indices;
@@ -61,6 +65,29 @@ def mean_stderr(values: Sequence[float] | np.ndarray) -> float:
     if n < 2:
         return math.nan
     return float(np.std(arr, ddof=1) / math.sqrt(n))
+
+
+def pooled_stderr(stderrs: Sequence[float], sizes: Sequence[int]) -> float:
+    """Standard error of a size-weighted mean of subtask means, from the subtasks' standard errors
+    and sizes: lm-eval's `pooled_sample_stderr` (what it reports for a group such as MMLU), the
+    same arithmetic in the same order. It pools the within-subtask variances,
+    sum((n_i - 1) * s_i^2) / (N - k), and divides by N. A subtask of one item has no variance of
+    its own and adds nothing to the sum (lm-eval reports "N/A" there); nan when N = k."""
+    if len(stderrs) != len(sizes):
+        raise ValueError(f"{len(stderrs)} stderrs for {len(sizes)} sizes")
+    degrees = sum(sizes) - len(sizes)
+    if degrees <= 0:
+        return math.nan
+    pooled_sample_var = sum([(size - 1) * stderr**2 * size for size, stderr in zip(sizes, stderrs)]) / degrees
+    return float(np.sqrt(pooled_sample_var / sum(sizes)))
+
+
+def unweighted_mean_stderr(stderrs: Sequence[float]) -> float:
+    """Standard error of the plain mean of k independent subtask means, sqrt(sum se_i^2) / k:
+    lm-eval's `unweighted_mean_stderr` (a group with weight_by_size false)."""
+    if not len(stderrs):
+        return math.nan
+    return float(np.sqrt(sum(stderr**2 for stderr in stderrs)) / len(stderrs))
 
 
 def _sample_stddev(values: np.ndarray) -> float:

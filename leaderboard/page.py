@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from evalboard.leaderboard.runs import (
     ModelInfo,
 )
 from evalboard.leaderboard.table import Cell, average, board_columns, cell_grid, higher_is_better
-from evalboard.records.run_record import RunRecord, SampleLine, TaskResult
+from evalboard.records.run_record import MetricResult, RunRecord, SampleLine, TaskResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PROMPT_CHARS = 1500
@@ -225,9 +226,9 @@ def _sample_view(sample: SampleLine, metric: str) -> dict[str, Any]:
     }
 
 
-def _metric_list(entry: TaskResult) -> list[dict[str, str]]:
+def _metric_list(metrics: Mapping[str, MetricResult]) -> list[dict[str, str]]:
     out = []
-    for name, value in sorted(entry.metrics.items()):
+    for name, value in sorted(metrics.items()):
         out.append({
             "name": name,
             "value": f"{value.value:.4f}",
@@ -235,6 +236,20 @@ def _metric_list(entry: TaskResult) -> list[dict[str, str]]:
             "n": str(value.n),
         })
     return out
+
+
+def _subtask_table(entry: TaskResult) -> dict[str, Any] | None:
+    """A group task's drill-down (MMLU by subject): one row per subtask, one column per metric,
+    as lm-eval's results list each subtask. None for a task without subtasks."""
+    if not entry.subtasks:
+        return None
+    names = sorted({metric for metrics in entry.subtasks.values() for metric in metrics})
+    rows = []
+    for subtask, metrics in sorted(entry.subtasks.items()):
+        cells = {m["name"]: f"{m['value']} ± {m['stderr']}" for m in _metric_list(metrics)}
+        rows.append({"name": subtask, "cells": [cells.get(name, "—") for name in names],
+                     "n": str(max(value.n for value in metrics.values()))})
+    return {"metrics": names, "rows": rows}
 
 
 def _model_views(board: Board, model_anchor: dict[str, str], runs_by_id: dict[str, RunRecord]) -> list[dict[str, Any]]:
@@ -256,9 +271,9 @@ def _model_views(board: Board, model_anchor: dict[str, str], runs_by_id: dict[st
             entries.append({
                 "task": row.task, "detail": row.column.detail, "status": row.status, "reason": row.reason,
                 "run_id": row.run_id, "created_at": row.created_at, "n_items": row.n_items,
-                "failed_items": row.failed_items, "metrics": _metric_list(entry), "primary": row.metric,
+                "failed_items": row.failed_items, "metrics": _metric_list(entry.metrics), "primary": row.metric,
                 "task_fp": row.task_fp[:12], "data_origin": entry.data_origin or "—",
-                "samples": samples,
+                "samples": samples, "subtasks": _subtask_table(entry),
             })
         runs = []
         for run_id in sorted(info.run_ids, reverse=True):

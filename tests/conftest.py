@@ -14,6 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see harness/__init__.py
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")  # likewise, before anything calls MKL
 
 from tiny_models import build_random_lora, build_tiny_llama  # noqa: E402
 

@@ -78,6 +78,15 @@ def write_wikitext(directory: Path, pages: list[str], name: str = "ref_wikitext"
     return name
 
 
+def write_group(directory: Path, name: str, tasks: list[str], metric: str = "acc") -> str:
+    """An lm-eval group of `tasks` aggregated as lm-eval's MMLU group is (weighted by size)."""
+    listed = "".join(f"  - {task}\n" for task in tasks)
+    (directory / f"{name}.yaml").write_text(
+        f"group: {name}\ntask:\n{listed}aggregate_metric_list:\n  - metric: {metric}\n    weight_by_size: True\n",
+        encoding="utf-8")
+    return name
+
+
 def run_lm_eval(model_dir: Path, task_dir: Path, tasks: list[str], num_fewshot: int | None = None,
                 batch_size: int = 1) -> dict[str, Any]:
     import lm_eval

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import assert_one_line_error, run_cli
+from evalboard.cli.summary import format_summary
 from evalboard.records.run_record import load_run
 
 
@@ -20,12 +21,20 @@ def _run_dirs(output: Path) -> list[Path]:
 def test_run_prints_a_summary_and_stores_the_run(tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
     result = run_cli("run", "--model", f"hf:{tiny_model}", "--tasks", "arc_easy,mmlu", "--limit", "4",
-                     "--num-fewshot", "1", "--output", str(out))
+                     "--num-fewshot", "1", "--output", str(out), "--show-subtasks")
     assert result.returncode == 0, result.stderr
     assert "arc_easy" in result.stdout and "acc_norm" in result.stdout and "saved to" in result.stdout
     (run_dir,) = _run_dirs(out)
     record = load_run(run_dir)
     assert record.tasks["mmlu"].num_fewshot == 1
+    # the subject's own row, under the group's
+    subtasks = record.tasks["mmlu"].subtasks
+    assert subtasks is not None
+    subject = subtasks["abstract_algebra"]["acc"]
+    lines = result.stdout.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("  abstract_algebra") and " acc " in line)
+    assert f"{subject.value:.4f}" in lines[row] and lines[row - 1].startswith("mmlu")
+    assert "abstract_algebra" not in format_summary(record)  # shown on request only
     assert record.model.fingerprint_parts["weights"]
     samples = record.load_samples("arc_easy")
     assert len(samples) == 4 and "Question:" in str(samples[0].prompt)

@@ -11,6 +11,7 @@ import torch
 import evalboard
 from evalboard.models.adapters.base import AdapterSettings, load_adapter
 from evalboard.errors import UserError
+from evalboard.models.prefix_scoring import padded_width
 from evalboard.requests import GenerateRequest, GenerationParams, LoglikelihoodRequest
 from tiny_models import build_random_lora, build_tiny_llama
 
@@ -72,8 +73,9 @@ def test_a_shared_context_is_computed_once(tiny_model: Path) -> None:
     single = [x for x in candidates if len(adapter.encode_pair(context, x)[1]) == 1][:4]
     assert len(single) == 4  # precondition: four single-token answers in this vocabulary
     _collect(adapter.loglikelihood, [LoglikelihoodRequest(context, x) for x in single])
-    # the context once: its last position's logits score all four answers
-    assert adapter.scorer.stats.forwarded_tokens == len(adapter.encode(context))
+    # the context once (padded to its row's width): its last position's logits score all four answers
+    assert adapter.scorer.stats.unique_tokens == len(adapter.encode(context))
+    assert adapter.scorer.stats.forwarded_tokens == padded_width(len(adapter.encode(context)))
 
 
 def test_the_few_shot_block_is_shared_across_documents(tiny_model: Path) -> None:

@@ -11,10 +11,12 @@ import evalboard
 from evalboard.taskdef.data import load_split
 from evalboard.taskdef.prepared import TaskOptions, prepare_task
 from evalboard.taskdef.registry import discover_tasks
+from evalboard.stats import mean_stderr
 from lm_eval_reference import (
     per_sample_loglikelihoods,
     run_lm_eval,
     write_arc,
+    write_group,
     write_hellaswag,
     write_mmlu_subject,
 )
@@ -73,8 +75,10 @@ def test_hellaswag_preprocessing_and_scores_match_lm_eval(tiny_model: Path, tmp_
 
 
 def test_mmlu_five_shot_matches_lm_eval(tiny_model: Path, tmp_path: Path) -> None:
-    """The first 110 test items span two subjects, so per-subject few-shot blocks and the
-    micro/macro averages are both exercised."""
+    """The first 110 test items span two subjects, so per-subject few-shot blocks, the subtask
+    rows and lm-eval's group figures (size-weighted mean, pooled stderr) are all exercised."""
+    from lm_eval.api.metrics import unweighted_mean_stderr
+
     spec = discover_tasks()["mmlu"]
     task = prepare_task(spec, TaskOptions(limit=110))
     subjects = list(dict.fromkeys(d["subject"] for d in task.docs))
@@ -84,7 +88,7 @@ def test_mmlu_five_shot_matches_lm_eval(tiny_model: Path, tmp_path: Path) -> Non
         test_docs = [d for d in task.docs if d["subject"] == subject]
         dev_docs = [d for d in task.fewshot_pool if d["subject"] == subject]
         names.append(write_mmlu_subject(tmp_path, subject, test_docs, dev_docs))
-    reference = run_lm_eval(tiny_model, tmp_path, names, num_fewshot=5)
+    reference = run_lm_eval(tiny_model, tmp_path, [write_group(tmp_path, "ref_mmlu", names)], num_fewshot=5)
     record, ours = _ours(tiny_model, "mmlu", 110, tmp_path)
     offset = 0
     for subject, name in zip(subjects, names):
@@ -92,11 +96,22 @@ def test_mmlu_five_shot_matches_lm_eval(tiny_model: Path, tmp_path: Path) -> Non
         for doc_id, values in ref.items():
             assert ours[offset + doc_id] == pytest.approx(values, abs=TOLERANCE, rel=RELATIVE)
         offset += len(ref)
-    per_subject = [reference["results"][n]["acc,none"] for n in names]
-    sizes = [len(per_sample_loglikelihoods(reference, n)) for n in names]
-    micro = sum(a * n for a, n in zip(per_subject, sizes)) / sum(sizes)
-    assert record.metric("mmlu", "acc") == pytest.approx(micro)
-    assert record.metric("mmlu", "acc_macro") == pytest.approx(sum(per_subject) / len(per_subject))
+    entry, results = record.tasks["mmlu"], reference["results"]
+    for subject, name in zip(subjects, names):  # lm-eval's per-subtask rows
+        row = entry["subtasks"][subject]["acc"]
+        assert row["value"] == pytest.approx(results[name]["acc,none"])
+        assert row["stderr"] == pytest.approx(results[name]["acc_stderr,none"])
+        assert row["n"] == len(per_sample_loglikelihoods(reference, name))
+    assert sorted(entry["subtasks"]) == sorted(subjects) and entry["groups"] == 2
+    group = entry["metrics"]["acc"]  # lm-eval's group row
+    assert group["value"] == pytest.approx(results["ref_mmlu"]["acc,none"])
+    assert group["stderr"] == pytest.approx(results["ref_mmlu"]["acc_stderr,none"], rel=1e-12)
+    plain = mean_stderr([s["scores"]["acc"] for s in record.samples["mmlu"]])
+    assert abs(group["stderr"] - plain) > 1e-6  # the pooled stderr is not the plain one
+    per_subject = [results[n]["acc,none"] for n in names]
+    macro = entry["metrics"]["acc_macro"]
+    assert macro["value"] == pytest.approx(sum(per_subject) / len(per_subject))
+    assert macro["stderr"] == pytest.approx(unweighted_mean_stderr([results[n]["acc_stderr,none"] for n in names]))
 
 
 @pytest.mark.slow

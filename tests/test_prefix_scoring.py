@@ -1,16 +1,19 @@
 """The prefix-sharing scorer against plain full forward passes, on small random models of the
 architectures whose attention it has to reproduce: causal attention with eager and SDPA kernels,
 a sliding window on every layer (Mistral), and alternating sliding/full layers with logit
-soft-capping after the output layer (Gemma 2)."""
+soft-capping after the output layer (Gemma 2); and a request's loglikelihood bit for bit the same
+whatever the batch size, on those models and through the hf adapter on real items."""
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
-from evalboard.models.prefix_scoring import FAMILY_MIN_SHARED, PrefixScorer
+import evalboard
+from evalboard.models.prefix_scoring import FAMILY_MIN_SHARED, PrefixScorer, padded_width
 
 VOCAB = 101
 WINDOW = 6  # shorter than most rows below, so the window really cuts
@@ -85,26 +88,79 @@ def test_scores_equal_a_full_forward_pass(kind: str, attention: str, batch: int)
     assert scorer.stats.forwarded_tokens >= scorer.stats.unique_tokens
 
 
+def _scores(model: torch.nn.Module, pairs: list[tuple[list[int], list[int]]], batch: int) -> list[float]:
+    scores: dict[int, float] = {}
+    PrefixScorer(model, max_length=256, batch=batch, pad_id=0).score(
+        pairs, lambda index, logprob, greedy, _: scores.__setitem__(index, logprob))
+    return [scores[i] for i in range(len(pairs))]
+
+
+@pytest.mark.parametrize("kind,attention", [("llama", "sdpa"), ("llama", "eager"), ("mistral", "sdpa"),
+                                            ("gemma2", "eager")])
+def test_a_request_scores_bit_for_bit_the_same_at_every_batch_size(kind: str, attention: str) -> None:
+    """Nothing a request's arithmetic depends on (its block, its row, the row's width, the
+    matrix products' row results) may change with the batch size or with the order requests
+    come in: the loglikelihoods are equal, not close."""
+    model = _model(kind, attention)
+    pairs = _pairs()
+    alone = _scores(model, pairs, batch=1)
+    assert _scores(model, pairs, batch=3) == alone
+    assert _scores(model, pairs, batch=8) == alone
+    order = list(range(len(pairs)))
+    random.Random(1).shuffle(order)
+    shuffled = _scores(model, [pairs[i] for i in order], batch=8)
+    assert [shuffled[order.index(i)] for i in range(len(pairs))] == alone
+
+
 def test_continuations_that_begin_alike_forward_their_common_tokens_once() -> None:
     scorer = PrefixScorer(_model("llama", "sdpa"), max_length=256, batch=1, pad_id=0)
     context = [1, 40, 41, 42]
     scorer.score([(context, [5, 6, 7, 8]), (context, [5, 6, 9]), (context, [5, 10])], lambda *_: None)
-    # one pass: the context, then 5, 6 and 7 (a continuation's last token is never an input)
-    assert scorer.stats.forwarded_tokens == len(context) + 3 == scorer.stats.unique_tokens
+    # one pass: the context, then 5, 6 and 7 (a continuation's last token is never an input),
+    # padded to the row's width
+    assert scorer.stats.unique_tokens == len(context) + 3
+    assert scorer.stats.forwarded_tokens == padded_width(len(context) + 3) == 8
     assert scorer.stats.forward_passes == 1
 
 
 def test_contexts_that_begin_alike_share_a_row_and_their_common_tokens() -> None:
-    scorer = PrefixScorer(_model("llama", "sdpa"), max_length=256, batch=8, pad_id=0)
+    """At batch size 1 too: a row is the same whatever the batch size (it is never split)."""
+    scorer = PrefixScorer(_model("llama", "sdpa"), max_length=256, batch=1, pad_id=0)
     stem = [1, 30, 31, 32, 33, 34]
     pairs = [(stem + [50], [5, 6]), (stem + [50], [7]), (stem + [51, 52], [5, 6]), (stem + [53], [8])]
     scorer.score(pairs, lambda *_: None)
     # one row: the stem once, then 50, 5 | 51, 52, 5 | 53
-    assert scorer.stats.forwarded_tokens == len(stem) + 6 == scorer.stats.unique_tokens
+    assert scorer.stats.unique_tokens == len(stem) + 6
+    assert scorer.stats.forwarded_tokens == padded_width(len(stem) + 6) == 12
     assert scorer.stats.forward_passes == 1
+
+
+def test_rows_are_padded_by_at_most_an_eighth_beyond_short_rows() -> None:
+    widths = [padded_width(n) for n in range(1, 5000)]
+    assert all(n <= w <= max(n + 3, n * 1.125) for n, w in zip(range(1, 5000), widths))
+    assert widths == sorted(widths)
 
 
 def test_a_model_whose_layers_all_slide_never_reuses_a_block_past_its_window() -> None:
     scorer = PrefixScorer(_model("mistral", "sdpa"), max_length=256, batch=8, pad_id=0)
     scorer.score(_pairs(), lambda *_: None)
     assert scorer._held == ()  # no cached block: a sliding-window cache keeps only the window
+
+
+def _task_loglikelihoods(model: Path, tasks: list[str], limit: int, batch: int) -> dict[str, list[float]]:
+    record = evalboard.evaluate(f"hf:{model}", tasks, limit=limit, batch_size=batch, output_dir=None, cache=False)
+    return {task: [r["logprob"] for s in record.samples[task] for r in s["responses"]] for task in tasks}
+
+
+@pytest.mark.parametrize("model_fixture,limit", [
+    ("tiny_model", 30), pytest.param("smollm2_dir", 8, marks=pytest.mark.slow)])
+def test_real_tasks_score_bit_for_bit_the_same_at_batch_sizes_1_3_and_8(
+        model_fixture: str, limit: int, request: pytest.FixtureRequest) -> None:
+    """Through the hf adapter, on real items: ARC-Easy (lone contexts), HellaSwag (contexts that
+    share a row) and MMLU 5-shot (a family behind one few-shot block)."""
+    model = request.getfixturevalue(model_fixture)
+    tasks = ["arc_easy", "hellaswag", "mmlu"]
+    alone = _task_loglikelihoods(model, tasks, limit, batch=1)
+    assert all(len(values) >= 4 * limit for values in alone.values())
+    for batch in (3, 8):
+        assert _task_loglikelihoods(model, tasks, limit, batch) == alone, batch

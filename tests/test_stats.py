@@ -40,6 +40,41 @@ def test_mean_stderr_closed_form_and_small_n() -> None:
     assert math.isnan(stats.mean_stderr([]))
 
 
+# --- group standard errors ------------------------------------------------------------------------
+
+
+def _subtasks(sizes: list[int], seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 2, n).astype(float) for n in sizes]
+
+
+@pytest.mark.parametrize("sizes", [[100, 135, 65], [5, 5, 5, 5], [2, 300], [40]])
+def test_group_stderrs_match_lm_eval(sizes: list[int]) -> None:
+    from lm_eval.api.metrics import pooled_sample_stderr, unweighted_mean_stderr
+
+    parts = _subtasks(sizes, seed=len(sizes))
+    stderrs = [stats.mean_stderr(p) for p in parts]
+    assert stats.pooled_stderr(stderrs, sizes) == pytest.approx(pooled_sample_stderr(stderrs, sizes), rel=1e-14)
+    assert stats.unweighted_mean_stderr(stderrs) == pytest.approx(unweighted_mean_stderr(stderrs), rel=1e-14)
+
+
+def test_pooled_stderr_is_the_within_subtask_variance_over_all_items() -> None:
+    """sqrt(sum_i sum_j (x_ij - mean_i)^2 / (N - k) / N): the item-level stderr with each subtask
+    centred on its own mean, so it is the plain stderr when the subtasks' means agree."""
+    parts = _subtasks([30, 50, 20], seed=5)
+    within = sum(float(((p - p.mean()) ** 2).sum()) for p in parts)
+    expected = math.sqrt(within / (100 - 3) / 100)
+    pooled = stats.pooled_stderr([stats.mean_stderr(p) for p in parts], [30, 50, 20])
+    assert pooled == pytest.approx(expected, rel=1e-12)
+    same_mean = [np.array([0.0, 1.0] * 10), np.array([1.0, 0.0] * 15)]
+    plain = stats.mean_stderr(np.concatenate(same_mean))
+    pooled = stats.pooled_stderr([stats.mean_stderr(p) for p in same_mean], [20, 30])
+    assert pooled == pytest.approx(plain * math.sqrt(49 / 48), rel=1e-12)  # N - 1 vs N - k degrees of freedom
+    assert math.isnan(stats.pooled_stderr([0.0, 0.0], [1, 1]))
+    with pytest.raises(ValueError):
+        stats.pooled_stderr([0.1], [3, 4])
+
+
 # --- bootstrap_stderr ---------------------------------------------------------------------------
 
 

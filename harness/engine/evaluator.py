@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import evalboard
-from evalboard.engine.metrics import aggregate
+from evalboard.engine.metrics import aggregate, subtask_metrics
 from evalboard.engine.usage import summarise_usage
 from evalboard.errors import UserError
 from evalboard.fingerprint import stable_hash
@@ -136,6 +136,10 @@ def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]],
         )
     failed = len(task.docs) - len(answered)
     metrics = aggregate(scores, groups if task.spec.group_field else None, formulation.aggregations)
+    subtasks = None
+    if task.spec.group_field:  # each group's own figures, as lm-eval's results list each subtask
+        subtasks = {name: {metric: MetricResult.model_validate(value.to_json()) for metric, value in figures.items()}
+                    for name, figures in subtask_metrics(scores, groups, formulation.aggregations).items()}
     entry = TaskResult(
         task_fingerprint=task.fingerprint(),
         items_hash=stable_hash([d["id"] for d in task.docs]),
@@ -151,7 +155,8 @@ def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]],
         generation=asdict(formulation.params) if formulation.params is not None else None,
         samples_per_item=formulation.samples,
         samples_file=f"samples/{task.name}.jsonl",
-        groups=len({str(g) for g in groups}) if task.spec.group_field else None,
+        groups=len(subtasks) if subtasks is not None else None,
+        subtasks=subtasks,
     )
     return entry, samples
 

@@ -8,7 +8,9 @@ that begin alike, then each context's continuations) in which every token attend
 own ancestors (a custom attention mask and true position ids). See docs/prefix-sharing.md.
 
 The numbers equal a full forward pass up to float rounding (~1e-6 in float32); the test suite
-compares them with plain forward passes (tests/test_prefix_scoring.py) and with lm-eval.
+compares them with plain forward passes (tests/test_prefix_scoring.py) and with lm-eval. They are
+bit for bit the same at every batch size: every row's layout, width and block are fixed by the
+requests alone, and MKL's products are made row-invariant (MKL_CBWR, set in evalboard/__init__).
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ import torch
 from evalboard.models.memory import release_free_memory
 
 FAMILY_MIN_SHARED = 32  # tokens two contexts must share to be batched as one family
-MAX_PADDING = 0.1  # padding allowed in a wave, as a share of its real (unshared) tokens
 ROW_MIN_SHARED = 4  # tokens beyond the block two neighbouring contexts must share to share a row
+ROW_MAX_CONTEXTS = 8  # contexts one row may hold
+ROW_WIDTH_STEP = 4  # rows are padded to a multiple of this (or of a larger step, see padded_width)
 # Positions whose full-vocabulary logits one pass computes: bounds a pass's memory (this many
 # rows of vocabulary floats) while keeping passes large enough to be efficient on a CPU.
 MAX_LOGIT_POSITIONS = 512
@@ -77,20 +80,43 @@ def _common_prefix_all(sequences: Sequence[Sequence[int]]) -> int:
     return _common_prefix(first, last)
 
 
-def _right_padded(rows: Sequence[Sequence[int]], pad_id: int) -> torch.Tensor:
-    ids = torch.full((len(rows), max(len(r) for r in rows)), pad_id, dtype=torch.long)
+def _right_padded(rows: Sequence[Sequence[int]], pad_id: int, width: int) -> torch.Tensor:
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     for i, row in enumerate(rows):
         ids[i, : len(row)] = torch.tensor(list(row), dtype=torch.long)
     return ids
 
 
-def _waves(groups: list[_Group], size: int, share_blocks: bool = True) -> list[list[list[_Group]]]:
+def padded_width(tokens: int) -> int:
+    """The width a row of `tokens` tokens is padded to: the next multiple of a step that grows
+    with the length (4 up to 64 tokens, then an eighth of the power of two below), so padding
+    stays under 12.5% and a row's width depends on the row alone, never on its wave."""
+    step = max(ROW_WIDTH_STEP, 1 << max(0, tokens.bit_length() - 4))
+    return -(-tokens // step) * step
+
+
+@dataclass
+class _Wave:
+    """One forward pass: rows of contexts of one family, all padded to `width`, on top of the
+    family's shared block (its first `shared_len` tokens)."""
+
+    rows: list[list[_Group]]
+    shared_len: int
+    width: int
+
+
+def _waves(groups: list[_Group], size: int, share_blocks: bool = True) -> list[_Wave]:
     """Forward passes (waves) of rows of contexts. Contexts that share a long prefix with a
     lexicographic neighbour (a few-shot block) form a family and are batched within it, so the
     block is computed once; all other contexts are pooled. Neighbours of a family or of the pool
-    that share ROW_MIN_SHARED more tokens go in one row (their common tokens are forwarded once).
-    Rows go by length; a wave closes at `size` contexts, when padding its rows would exceed
-    MAX_PADDING of their real tokens, or when it would need more than MAX_LOGIT_POSITIONS logits."""
+    that share ROW_MIN_SHARED more tokens go in one row (their common tokens are forwarded once),
+    up to ROW_MAX_CONTEXTS contexts or MAX_LOGIT_POSITIONS logits. A wave holds rows of one
+    family and one padded width, up to `size` contexts (a row is never split) and
+    MAX_LOGIT_POSITIONS logits.
+
+    Everything that shapes a request's arithmetic (its family's block, its row, the row's width)
+    is decided from the requests alone, never from `size` or from which rows share a wave, so a
+    loglikelihood does not depend on the batch size (docs/prefix-sharing.md)."""
     ordered = sorted(groups, key=lambda g: g.context)
     family, current = [], -1
     for i, group in enumerate(ordered):
@@ -99,35 +125,36 @@ def _waves(groups: list[_Group], size: int, share_blocks: bool = True) -> list[l
         family.append(current)
     members = Counter(family)
     pooled = [family[i] if members[family[i]] > 1 else -1 for i in range(len(ordered))]
-    shared: dict[int, int] = {}  # tokens every context of a family (or the pool) starts with
+    shared: dict[int, int] = {}  # tokens every context of a family (or the pool) begins with, short of its last
     for key in set(pooled):
-        contexts = [ordered[i].context for i in range(len(ordered)) if pooled[i] == key]
+        contexts = [ordered[i].context[:-1] for i in range(len(ordered)) if pooled[i] == key]
         common = _common_prefix_all(contexts) if share_blocks else 0
         shared[key] = common if common >= FAMILY_MIN_SHARED else 0
 
     rows: list[list[int]] = []  # indices into `ordered`
     for i, key in enumerate(pooled):
         last = rows[-1][-1] if rows else None
-        if (last is not None and pooled[last] == key and len(rows[-1]) < size
+        if (last is not None and pooled[last] == key and len(rows[-1]) < ROW_MAX_CONTEXTS
+                and _row_size([ordered[j] for j in rows[-1] + [i]], shared[key])[1] <= MAX_LOGIT_POSITIONS
                 and _common_prefix(ordered[last].context, ordered[i].context) - shared[key] >= ROW_MIN_SHARED):
             rows[-1].append(i)
         else:
             rows.append([i])
     sizes = [_row_size([ordered[i] for i in row], shared[pooled[row[0]]]) for row in rows]
+    widths = [padded_width(tokens) for tokens, _ in sizes]
 
-    waves: list[list[list[_Group]]] = []
-    wave_key, contexts_in, real, longest, logits = None, 0, 0, 0, 0
-    for r in sorted(range(len(rows)), key=lambda r: (pooled[rows[r][0]], sizes[r][0], ordered[rows[r][0]].context)):
-        row, key = [ordered[i] for i in rows[r]], pooled[rows[r][0]]
-        tokens, needed = sizes[r]
-        grown = max(longest, tokens) * (len(waves[-1]) + 1) - (real + tokens) if waves else 0
-        if (waves and wave_key == key and contexts_in + len(row) <= size and grown <= MAX_PADDING * (real + tokens)
-                and logits + needed <= MAX_LOGIT_POSITIONS):
-            waves[-1].append(row)
-            contexts_in, real, longest, logits = contexts_in + len(row), real + tokens, max(longest, tokens), logits + needed
+    waves: list[_Wave] = []
+    wave_key: tuple[int, int] | None = None  # (family, width): what the rows of one wave share
+    contexts_in, logits = 0, 0
+    for r in sorted(range(len(rows)), key=lambda r: (pooled[rows[r][0]], widths[r], ordered[rows[r][0]].context)):
+        row, row_key = [ordered[i] for i in rows[r]], (pooled[rows[r][0]], widths[r])
+        needed = sizes[r][1]
+        if waves and wave_key == row_key and contexts_in + len(row) <= size and logits + needed <= MAX_LOGIT_POSITIONS:
+            waves[-1].rows.append(row)
+            contexts_in, logits = contexts_in + len(row), logits + needed
         else:
-            waves.append([row])
-            wave_key, contexts_in, real, longest, logits = key, len(row), tokens, tokens, needed
+            waves.append(_Wave([row], shared[row_key[0]], widths[r]))
+            wave_key, contexts_in, logits = row_key, len(row), needed
     return waves
 
 
@@ -250,6 +277,7 @@ class PrefixScorer:
             groups.setdefault(key, _Group(key)).members.append((index, continuation))
         self.stats.unique_tokens += _unique_tokens(
             [g.context + tuple(c[:-1]) for g in groups.values() for _, c in g.members])
+        self._held, self._held_kv = (), None  # a block kept from an earlier call would shape this one's
         with torch.inference_mode():
             for wave in _waves(list(groups.values()), self.batch, self._share_blocks):
                 self._score_wave(wave, on_score)
@@ -285,16 +313,13 @@ class PrefixScorer:
 
     # --- one wave: one forward pass -------------------------------------------------------
 
-    def _score_wave(self, wave: list[list[_Group]], on_score: ScoreCallback) -> None:
+    def _score_wave(self, wave: _Wave, on_score: ScoreCallback) -> None:
         began = time.perf_counter()
-        contexts = [g.context for row in wave for g in row]
-        shared_len = _common_prefix_all([c[:-1] for c in contexts]) if self._share_blocks else 0
-        if shared_len < FAMILY_MIN_SHARED:  # not worth a pass of its own
-            shared_len = 0
-        kv = self._shared_cache(contexts[0][:shared_len]) if shared_len else None
-        rows = [_Row.layout(groups, shared_len) for groups in wave]
-        ids = _right_padded([row.tokens for row in rows], self.pad_id)
-        positions = _right_padded([row.positions for row in rows], 0)
+        shared_len = wave.shared_len
+        kv = self._shared_cache(wave.rows[0][0].context[:shared_len]) if shared_len else None
+        rows = [_Row.layout(groups, shared_len) for groups in wave.rows]
+        ids = _right_padded([row.tokens for row in rows], self.pad_id, wave.width)
+        positions = _right_padded([row.positions for row in rows], 0, wave.width)
         mask = self._attention_mask(rows, positions, shared_len)
         past = _shared_prefix_cache(kv) if kv else None
         where = [(r, position) for r, row in enumerate(rows) for position, _, _ in row.targets]

@@ -130,6 +130,8 @@ class TaskResult(_Record):
     samples_per_item: int = 1
     samples_file: str | None = None
     groups: int | None = _omitted_when_none()
+    # a group task's subtasks (MMLU's subjects): subtask -> metric -> figures, as lm-eval lists them
+    subtasks: dict[str, dict[str, MetricResult]] | None = _omitted_when_none()
     lm_eval_version: int | float | str | None = _omitted_when_none()
 
 

@@ -95,11 +95,14 @@ def evaluate_from_args(args: argparse.Namespace, model: str, tasks: str):
 
 def _run(args: argparse.Namespace) -> int:
     record = evaluate_from_args(args, args.model, args.tasks)
-    print_summary(record)
+    print_summary(record, show_subtasks=args.show_subtasks)
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("run", help="evaluate a model on tasks")
     add_run_arguments(parser)
+    # display only (the record always holds the subtasks), so not an evaluation option
+    parser.add_argument("--show-subtasks", action="store_true",
+                        help="list a group task's subtasks (MMLU's subjects) under it in the summary")
     parser.set_defaults(handler=_run)
