@@ -119,7 +119,8 @@ def test_a_group_task_drills_down_to_its_subtasks(tiny_model: Path, tmp_path: Pa
     """MMLU's subjects are listed under its result, from the record's subtask figures."""
     results = tmp_path / "results"
     record = evaluate_tiny(tiny_model, ["mmlu", "arc_easy"], results, limit=101, num_fewshot=0)
-    subtasks = record.tasks["mmlu"]["subtasks"]
+    subtasks = record.tasks["mmlu"].subtasks
+    assert subtasks is not None
     assert list(subtasks) == ["abstract_algebra", "anatomy"]  # 100 items and 1
     page = (_build(results, tmp_path / "site") / "index.html").read_text()
     (table,) = re.findall(r'<details class="subtasks">(.*?)</details>', page, re.S)  # arc_easy has none
@@ -127,8 +128,8 @@ def test_a_group_task_drills_down_to_its_subtasks(tiny_model: Path, tmp_path: Pa
     rows = dict(re.findall(r"<tr><td>([a-z_]+)</td>(.*?)</tr>", table, re.S))
     assert sorted(rows) == ["abstract_algebra", "anatomy"]
     algebra = subtasks["abstract_algebra"]["acc"]
-    assert f"{algebra['value']:.4f} ± {algebra['stderr']:.4f}" in rows["abstract_algebra"]
-    assert f"{subtasks['anatomy']['acc']['value']:.4f} ± —" in rows["anatomy"]  # one item: no stderr
+    assert f"{algebra.value:.4f} ± {algebra.stderr:.4f}" in rows["abstract_algebra"]
+    assert f"{subtasks['anatomy']['acc'].value:.4f} ± —" in rows["anatomy"]  # one item: no stderr
 
 
 def test_the_build_command(store: Path, tmp_path: Path) -> None:

@@ -97,21 +97,22 @@ def test_mmlu_five_shot_matches_lm_eval(tiny_model: Path, tmp_path: Path) -> Non
             assert ours[offset + doc_id] == pytest.approx(values, abs=TOLERANCE, rel=RELATIVE)
         offset += len(ref)
     entry, results = record.tasks["mmlu"], reference["results"]
+    assert entry.subtasks is not None
     for subject, name in zip(subjects, names):  # lm-eval's per-subtask rows
-        row = entry["subtasks"][subject]["acc"]
-        assert row["value"] == pytest.approx(results[name]["acc,none"])
-        assert row["stderr"] == pytest.approx(results[name]["acc_stderr,none"])
-        assert row["n"] == len(per_sample_loglikelihoods(reference, name))
-    assert sorted(entry["subtasks"]) == sorted(subjects) and entry["groups"] == 2
-    group = entry["metrics"]["acc"]  # lm-eval's group row
-    assert group["value"] == pytest.approx(results["ref_mmlu"]["acc,none"])
-    assert group["stderr"] == pytest.approx(results["ref_mmlu"]["acc_stderr,none"], rel=1e-12)
-    plain = mean_stderr([s["scores"]["acc"] for s in record.samples["mmlu"]])
-    assert abs(group["stderr"] - plain) > 1e-6  # the pooled stderr is not the plain one
+        row = entry.subtasks[subject]["acc"]
+        assert row.value == pytest.approx(results[name]["acc,none"])
+        assert row.stderr == pytest.approx(results[name]["acc_stderr,none"])
+        assert row.n == len(per_sample_loglikelihoods(reference, name))
+    assert sorted(entry.subtasks) == sorted(subjects) and entry.groups == 2
+    group = entry.metrics["acc"]  # lm-eval's group row
+    assert group.value == pytest.approx(results["ref_mmlu"]["acc,none"])
+    assert group.stderr is not None and group.stderr == pytest.approx(results["ref_mmlu"]["acc_stderr,none"], rel=1e-12)
+    plain = mean_stderr([s.scores["acc"] for s in record.samples["mmlu"]])
+    assert abs(group.stderr - plain) > 1e-6  # the pooled stderr is not the plain one
     per_subject = [results[n]["acc,none"] for n in names]
-    macro = entry["metrics"]["acc_macro"]
-    assert macro["value"] == pytest.approx(sum(per_subject) / len(per_subject))
-    assert macro["stderr"] == pytest.approx(unweighted_mean_stderr([results[n]["acc_stderr,none"] for n in names]))
+    macro = entry.metrics["acc_macro"]
+    assert macro.value == pytest.approx(sum(per_subject) / len(per_subject))
+    assert macro.stderr == pytest.approx(unweighted_mean_stderr([results[n]["acc_stderr,none"] for n in names]))
 
 
 @pytest.mark.slow

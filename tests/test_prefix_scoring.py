@@ -149,7 +149,8 @@ def test_a_model_whose_layers_all_slide_never_reuses_a_block_past_its_window() -
 
 def _task_loglikelihoods(model: Path, tasks: list[str], limit: int, batch: int) -> dict[str, list[float]]:
     record = evalboard.evaluate(f"hf:{model}", tasks, limit=limit, batch_size=batch, output_dir=None, cache=False)
-    return {task: [r["logprob"] for s in record.samples[task] for r in s["responses"]] for task in tasks}
+    return {task: [r.logprob for s in record.load_samples(task) for r in s.responses if r.logprob is not None]
+            for task in tasks}
 
 
 @pytest.mark.parametrize("model_fixture,limit", [
