@@ -19,13 +19,13 @@ def _run_dirs(output: Path) -> list[Path]:
 
 def test_run_prints_a_summary_and_stores_the_run(tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
-    result = run_cli("run", "--model", f"hf:{tiny_model}", "--tasks", "arc_easy,mmlu", "--limit", "4",
+    result = run_cli("run", "--model", f"hf:{tiny_model}", "--tasks", "arc_easy,mmlu_abstract_algebra", "--limit", "4",
                      "--num-fewshot", "1", "--output", str(out))
     assert result.returncode == 0, result.stderr
     assert "arc_easy" in result.stdout and "acc_norm" in result.stdout and "saved to" in result.stdout
     (run_dir,) = _run_dirs(out)
     record = load_run(run_dir)
-    assert record.tasks["mmlu"].num_fewshot == 1
+    assert record.tasks["mmlu_abstract_algebra"].num_fewshot == 1
     assert record.model.fingerprint_parts["weights"]
     samples = record.load_samples("arc_easy")
     assert len(samples) == 4 and "Question:" in str(samples[0].prompt)

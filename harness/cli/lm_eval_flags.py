@@ -100,8 +100,8 @@ def model_spec(model: str, model_args: str | Sequence[str] | None) -> str:
     scheme = LM_EVAL_MODELS.get(model)
     if scheme is None:
         if ":" not in model:
-            raise UserError(f"--model {model!r} is neither a model spec (SCHEME:TARGET, e.g. hf:PATH) nor an "
-                            f"lm-eval model name evalboard maps ({', '.join(LM_EVAL_MODELS)})")
+            raise UserError(f"model spec {model!r} is not of the form SCHEME:TARGET (e.g. hf:PATH_OR_ID), nor an "
+                            f"lm-eval model name evalboard maps ({', '.join(LM_EVAL_MODELS)}) with --model_args")
         return ",".join([model, *(f"{_RENAMED.get(k, k)}={_spec_text(v)}" for k, v in args.items())])
     ignored = sorted(set(args) & _IGNORED)
     if ignored:

@@ -203,6 +203,8 @@ def describe(node: dict[str, Any], defs: dict[str, Any], dialect: Dialect) -> st
         return " or ".join(describe(n, defs, dialect) for n in node["anyOf"] if null or n.get("type") != "null")
     if "enum" in node:
         return "one of " + ", ".join(str(v) for v in node["enum"])
+    if "const" in node:  # a Literal with one value (`--batch-size auto`)
+        return str(node["const"])
     kind = node.get("type")
     if kind == "null":
         return str(null)

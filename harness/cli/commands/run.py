@@ -74,9 +74,6 @@ def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: 
     info, field = option_info(name), RunOptions.model_fields[name]
     node = field_schema(name)
     flag = flag or info.flag or f"--{name.replace('_', '-')}"
-    # lm-eval's spellings too: `--num_fewshot` beside `--num-fewshot`, `--output_path` for `--output`
-    aliases = [f"--{flag[2:].replace('-', '_')}", *_LM_EVAL_ALIASES.get(flag, ())]
-    flags = list(dict.fromkeys([flag, *aliases]))
     kwargs: dict[str, Any] = {"dest": dest or name, "default": field.get_default(call_default_factory=True),
                               "help": info.help}
     kinds = {n.get("type") for n in node.get("anyOf", [node])}
@@ -93,7 +90,13 @@ def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: 
         else:
             kwargs["metavar"] = _metavar(flag)
     kwargs.update(overrides)
-    return parser.add_argument(*flags, **kwargs)
+    action = parser.add_argument(flag, **kwargs)
+    # lm-eval's spellings too (`--num_fewshot`, `--output_path`), kept out of --help: the same
+    # option under another name, so an error names the flag as the user typed it
+    aliases = [f"--{flag[2:].replace('-', '_')}", *_LM_EVAL_ALIASES.get(flag, ())]
+    for alias in dict.fromkeys(a for a in aliases if a != flag):
+        parser.add_argument(alias, **{**kwargs, "help": argparse.SUPPRESS})
+    return action
 
 
 # lm-eval's names for flags that evalboard spells otherwise (each also with `_` for `-`)
