@@ -139,7 +139,7 @@ def add_run_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     parser.add_argument("--log-samples", "--log_samples", "-s", action="store_true",
                         help="accepted for lm-eval's sake: evalboard always logs every sample")
     parser.add_argument("--write-out", "--write_out", "-w", action="store_true",
-                        help="print each task's first prompt (as the model receives it) and its target")
+                        help="print each task's first prompt (as logged) and its target after the run")
 
 
 def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
