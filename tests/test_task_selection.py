@@ -11,7 +11,8 @@ import evalboard
 import pytest
 from evalboard.cli import main
 from evalboard.errors import UserError
-from evalboard.taskdef.prepared import TaskOptions, prepare_task
+from evalboard.requests import Capabilities
+from evalboard.taskdef.prepared import TaskOptions, choose_formulation, prepare_task
 from evalboard.taskdef.registry import discover_tasks, resolve_task_names
 
 SUBJECTS = 57
@@ -32,6 +33,11 @@ def test_each_mmlu_subject_is_a_task_of_the_mmlu_group(specs) -> None:
     # the member asks exactly what the group asks of the same item
     group = prepare_task(specs["mmlu"], TaskOptions())
     assert [d for d in group.docs if d["subject"] == "anatomy"] == anatomy.docs
+    can = Capabilities(loglikelihood=True, generate=True, chat=False)
+    choose_formulation(group, can, "m")
+    choose_formulation(anatomy, can, "m")
+    for doc in anatomy.docs[:3]:
+        assert group.requests(doc) == anatomy.requests(doc)
 
 
 def test_tasks_take_names_groups_globs_commas_and_spaces(specs) -> None:
