@@ -54,16 +54,18 @@ def reference_tasks(task: str, limit: int, directory: Path) -> tuple[list[str], 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=300)
+    parser.add_argument("--group-limit", type=int, default=5, help="items per subject of a group (mmlu: 57 x 5)")
     parser.add_argument("--tasks", default="arc_easy,arc_challenge,hellaswag,mmlu")
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
     model = packaged_model_dir("smollm2-135m-instruct")
     rows = []
     for task in args.tasks.split(","):
+        limit = args.group_limit if discover_tasks()[task].group_field else args.limit  # a group's is per subject
         with tempfile.TemporaryDirectory() as tmp:
-            names, shots = reference_tasks(task, args.limit, Path(tmp))
+            names, shots = reference_tasks(task, limit, Path(tmp))
             began = time.perf_counter()
-            ours = evalboard.evaluate(f"hf:{model}", task, limit=args.limit, batch_size=args.batch_size,
+            ours = evalboard.evaluate(f"hf:{model}", task, limit=limit, batch_size=args.batch_size,
                                       output_dir=None, cache=False)
             ours_s = time.perf_counter() - began
             began = time.perf_counter()

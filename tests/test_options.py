@@ -22,6 +22,8 @@ from evalboard.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOT_OPTIONS = {"help", "model", "tasks"}  # what to evaluate, not how
+# lm-eval's flags that translate into options (model_args, gen_kwargs) or only print or are implied
+NOT_OPTIONS |= {"model_args", "gen_kwargs", "log_samples", "write_out"}
 
 
 def _subparser(name: str) -> argparse.ArgumentParser:
@@ -30,8 +32,8 @@ def _subparser(name: str) -> argparse.ArgumentParser:
 
 
 def _option_actions(name: str, own: set[str] = set()) -> dict[str, argparse.Action]:
-    return {a.dest: a for a in _subparser(name)._actions
-            if a.dest not in NOT_OPTIONS | own and "--results" not in a.option_strings}
+    return {a.dest: a for a in _subparser(name)._actions if a.dest not in NOT_OPTIONS | own
+            and "--results" not in a.option_strings and a.help != argparse.SUPPRESS}  # not lm-eval's spellings
 
 
 # compare's own flags; its --results is another name for --output
@@ -76,7 +78,7 @@ def test_bad_flags_are_one_line_usage_errors(argv: list[str], fragment: str, cap
     assert exit_.value.code == 2 and err.count("\n") == 1 and fragment in err, err
     with pytest.raises(SystemExit):  # quickstart's flags come from the same options
         main(["quickstart", "--generative-limit", "0"])
-    assert "must be a positive whole number, not 0" in capsys.readouterr().err
+    assert "must be a positive whole number or a fraction between 0 and 1, not 0" in capsys.readouterr().err
 
 
 class _Captured(Exception):
@@ -97,10 +99,10 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list:
 
 
 @pytest.mark.parametrize("keywords,fragment", [
-    ({"limit": 0.1}, "limit must be a positive whole number or None, not 0.1"),
-    ({"limit": 0}, "limit must be a positive whole number or None, not 0"),
+    ({"limit": 1.5}, "limit must be a positive whole number or a fraction between 0 and 1 or None, not 1.5"),
+    ({"limit": 0}, "limit must be a positive whole number or a fraction between 0 and 1 or None, not 0"),
     ({"num_fewshot": 2.9}, "num_fewshot must be a whole number >= 0 or None, not 2.9"),
-    ({"batch_size": True}, "batch_size must be a positive whole number, not True"),
+    ({"batch_size": True}, "batch_size must be a positive whole number or auto, not True"),
     ({"apply_chat_template": "false"}, "apply_chat_template must be True or False, not 'false'"),
     ({"include_paths": "tasks"}, "include_paths must be a list (each a path), not 'tasks'"),
     ({"temperature": "0.5"}, "temperature must be a finite number >= 0 or None, not '0.5'"),
@@ -177,7 +179,7 @@ BAD_CONFIGS = [
     ("tasks: arc_easy", "tasks must be a non-empty list of task names or mappings with name:, not \"arc_easy\""),
     ("tasks: [arc_easy]\ninclude_paths: mytasks", 'include_paths must be a list (each a path), not "mytasks"'),
     ("tasks: [{name: arc_easy, batch_size: 4}]", "tasks[0] (arc_easy): unknown key batch_size; allowed: "
-     "allow_code_execution, formulation, limit, max_new_tokens, name, num_fewshot, samples_per_problem, temperature"),
+     "allow_code_execution, formulation, limit, max_new_tokens, name, num_fewshot, samples_per_problem, stop, temperature, top_k, top_p"),
     ("tasks: [arc_easy]\nbootstrap_rounds: 1000.0", "bootstrap_rounds must be a whole number >= 0, not 1000.0"),
     ("tasks: [arc_easy]\nnightly: true", "unknown key nightly; allowed: bootstrap_rounds, bootstrap_seed,"),
 ]

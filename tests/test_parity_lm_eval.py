@@ -28,13 +28,13 @@ TOLERANCE = 1e-4
 RELATIVE = 1e-6
 
 
-def _ours(model: Path, task: str, limit: int, tmp_path: Path, **kwargs):
+def _ours(model: Path, task: str, limit: int | float, tmp_path: Path, **kwargs):
     record = evaluate_task(model, task, limit, tmp_path, **kwargs)
     samples = record.samples[task]
     return record, {s.index: [r.logprob for r in s.responses] for s in samples}
 
 
-def evaluate_task(model: Path, task: str, limit: int, tmp_path: Path, **kwargs):
+def evaluate_task(model: Path, task: str, limit: int | float, tmp_path: Path, **kwargs):
     return evalboard.evaluate(f"hf:{model}", [task], limit=limit, output_dir=None, batch_size=4, **kwargs)
 
 
@@ -75,21 +75,22 @@ def test_hellaswag_preprocessing_and_scores_match_lm_eval(tiny_model: Path, tmp_
 
 
 def test_mmlu_five_shot_matches_lm_eval(tiny_model: Path, tmp_path: Path) -> None:
-    """The first 110 test items span two subjects, so per-subject few-shot blocks, the subtask
-    rows and lm-eval's group figures (size-weighted mean, pooled stderr) are all exercised."""
+    """`--limit 0.015` takes 1.5% of each subject (2 to 24 items), as lm-eval's does of each subtask:
+    57 per-subject few-shot blocks, the subtask rows and lm-eval's group figures (size-weighted mean,
+    pooled stderr; at least two items per subject, or lm-eval's stderr is N/A)."""
     from lm_eval.api.metrics import unweighted_mean_stderr
 
     spec = discover_tasks()["mmlu"]
-    task = prepare_task(spec, TaskOptions(limit=110))
+    task = prepare_task(spec, TaskOptions(limit=0.015))
     subjects = list(dict.fromkeys(d["subject"] for d in task.docs))
-    assert len(subjects) == 2
+    assert len(subjects) == 57
     names = []
     for subject in subjects:
         test_docs = [d for d in task.docs if d["subject"] == subject]
         dev_docs = [d for d in task.fewshot_pool if d["subject"] == subject]
         names.append(write_mmlu_subject(tmp_path, subject, test_docs, dev_docs))
     reference = run_lm_eval(tiny_model, tmp_path, [write_group(tmp_path, "ref_mmlu", names)], num_fewshot=5)
-    record, ours = _ours(tiny_model, "mmlu", 110, tmp_path)
+    record, ours = _ours(tiny_model, "mmlu", 0.015, tmp_path)
     offset = 0
     for subject, name in zip(subjects, names):
         ref = per_sample_loglikelihoods(reference, name)
@@ -103,7 +104,7 @@ def test_mmlu_five_shot_matches_lm_eval(tiny_model: Path, tmp_path: Path) -> Non
         assert row.value == pytest.approx(results[name]["acc,none"])
         assert row.stderr == pytest.approx(results[name]["acc_stderr,none"])
         assert row.n == len(per_sample_loglikelihoods(reference, name))
-    assert sorted(entry.subtasks) == sorted(subjects) and entry.groups == 2
+    assert sorted(entry.subtasks) == sorted(subjects) and entry.groups == 57
     group = entry.metrics["acc"]  # lm-eval's group row
     assert group.value == pytest.approx(results["ref_mmlu"]["acc,none"])
     assert group.stderr is not None and group.stderr == pytest.approx(results["ref_mmlu"]["acc_stderr,none"], rel=1e-12)

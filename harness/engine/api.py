@@ -9,6 +9,7 @@ from evalboard.engine.evaluator import run_evaluation
 from evalboard.engine.options import RunOptions
 from evalboard.records.run_record import RunRecord
 from evalboard.taskdef.prepared import TaskOptions
+from evalboard.taskdef.registry import split_task_names
 
 
 def task_options(**options: Any) -> TaskOptions:
@@ -18,11 +19,11 @@ def task_options(**options: Any) -> TaskOptions:
 
 def evaluate(model: str, tasks: Sequence[str] | str, *, progress: bool = False, **options: Any) -> RunRecord:
     """Evaluate `model` (a model spec such as "hf:PATH") on `tasks` and return the run record
-    (`record.to_dataframe()` gives one row per task and metric). The keywords are the fields of
+    (`record.to_dataframe()` gives one row per task and metric). `tasks` are names, groups
+    (`mmlu`) or globs (`"mmlu_*"`), as a list or one comma- or space-separated text. The keywords are the fields of
     `evalboard.engine.options.RunOptions` (num_fewshot, limit, batch_size, output_dir, max_length,
     ...), the same options as `evalboard run`'s flags, checked strictly: a wrong type or value is
     a one-line UserError. With `output_dir` (default results/), the run is also written to the
     results store; `output_dir=None` keeps it in memory."""
-    if isinstance(tasks, str):
-        tasks = [t.strip() for t in tasks.split(",") if t.strip()]
+    tasks = split_task_names(tasks)  # "a,b", "a b" or a list; groups and globs resolve in the run
     return run_evaluation(RunOptions.parse(options).run_config(model, tasks, progress=progress))

@@ -7,6 +7,7 @@ missing ones go to the model, grouped by kind, and each answer is cached the mom
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import subprocess
@@ -38,9 +39,17 @@ from evalboard.records.run_record import (
 )
 from evalboard.records.store import check_writable, save_run
 from evalboard.requests import Request, Response, prompt_text, request_key, request_to_json
-from evalboard.taskdef.prepared import PreparedTask, TaskOptions, choose_formulation, prepare_task
+from evalboard.taskdef.prepared import (
+    PreparedTask,
+    TaskOptions,
+    choose_formulation,
+    ignored_generation_options,
+    prepare_task,
+)
 from evalboard.taskdef.registry import discover_tasks, resolve_task_names
 from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -195,6 +204,18 @@ def _usage(used: list[Response], unique: int, fresh: int, adapter_counters: dict
     return RunUsage(**usage)
 
 
+def _warn_ignored_generation_options(tasks: Sequence[PreparedTask]) -> None:
+    ignoring = {task.name: ignored_generation_options(task) for task in tasks}
+    ignoring = {name: options for name, options in ignoring.items() if options}
+    if ignoring:
+        options = sorted({option for names in ignoring.values() for option in names})
+        names = sorted(ignoring)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        logger.warning("warning: %s %s no effect on %s: %s not generate text (loglikelihood scoring, or a "
+                       "letter answer with fixed settings)", ", ".join(options),
+                       "has" if len(options) == 1 else "have", shown, "it does" if len(names) == 1 else "they do")
+
+
 def run_evaluation(config: RunConfig) -> RunRecord:
     started = dt.datetime.now(dt.timezone.utc)
     clock = time.perf_counter()
@@ -223,6 +244,7 @@ def run_evaluation(config: RunConfig) -> RunRecord:
         for task in tasks:
             choose_formulation(task, adapter.capabilities, model_spec.raw)
             task.fingerprint()  # renders the probe documents' prompts: a bad one fails before any request
+        _warn_ignored_generation_options(tasks)
         model_fp_parts = adapter.fingerprint()
         model_fp = stable_hash(model_fp_parts)
         planned = {task.name: [task.requests(doc) for doc in task.docs] for task in tasks}
@@ -232,7 +254,16 @@ def run_evaluation(config: RunConfig) -> RunRecord:
                 for request in doc_requests:
                     requests.setdefault(request_key(request), request)
         answers = _Answers(cache, model_fp, config.progress)
-        answers.fetch(adapter, requests)
+        auto_batch: dict[str, int] = {}
+        if config.adapter_settings.batch_size == "auto":  # found once per task: each task asked on its own
+            for task in tasks:
+                found = len(adapter.usage_summary().get("auto_batch_sizes", []))
+                answers.fetch(adapter, {request_key(r): r for rs in planned[task.name] for r in rs})
+                sizes = adapter.usage_summary().get("auto_batch_sizes", [])[found:]
+                if sizes:
+                    auto_batch[task.name] = min(sizes)
+        else:
+            answers.fetch(adapter, requests)
         task_entries, samples = {}, {}
         for task in tasks:
             task_entries[task.name], samples[task.name] = _score_task(task, planned[task.name], answers)
@@ -251,6 +282,7 @@ def run_evaluation(config: RunConfig) -> RunRecord:
             settings=RunSettings.model_validate({
                 **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config.options).items()},
                 "batch_size": config.adapter_settings.batch_size,
+                "auto_batch_size": auto_batch or None,
                 "allow_code_execution": config.allow_code_execution,
             }),
             tasks=task_entries,

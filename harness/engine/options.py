@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union
 
-from annotated_types import Ge, Gt, MinLen
+from annotated_types import Ge, Gt, Le, Lt, MinLen
 from evalboard.errors import UserError
 from evalboard.requests import FormulationChoice
 from evalboard.taskdef.data import DataSourceChoice
@@ -36,6 +36,9 @@ NonNegativeInt = Annotated[int, Strict(), Ge(0)]
 # nan and inf are floats too, but no temperature: `--temperature inf` is refused, not sampled with.
 NonNegativeFloat = Annotated[float, Strict(), Ge(0), AllowInfNan(False),
                              Field(json_schema_extra={"allowed": "a finite number >= 0"})]
+# `--limit 0.01` (lm-eval's spelling): that share of each task's (each group member's) items.
+Fraction = Annotated[float, Strict(), Gt(0), Lt(1), Field(json_schema_extra={"allowed": "a fraction between 0 and 1"})]
+Probability = Annotated[float, Strict(), Gt(0), Le(1), Field(json_schema_extra={"allowed": "a number in (0, 1]"})]
 StrictBool = Annotated[bool, Strict()]
 StrictStr = Annotated[str, Strict()]
 NonEmptyStr = Annotated[str, Strict(), MinLen(1)]
@@ -81,8 +84,12 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     num_fewshot: Annotated[Optional[NonNegativeInt], Option("few-shot examples (default: the task's)", PER_TASK)] = None
-    limit: Annotated[Optional[PositiveInt], Option("evaluate only the first N items of each task", PER_TASK)] = None
-    batch_size: Annotated[PositiveInt, Option("requests per forward pass of a local model", PER_MODEL)] = 8
+    limit: Annotated[Optional[Union[PositiveInt, Fraction]], Option(
+        "evaluate only the first N items of each task (a fraction below 1: that share of its items); "
+        "a group such as mmlu takes N of each member", PER_TASK)] = None
+    batch_size: Annotated[Union[PositiveInt, Literal["auto"]], Option(
+        "requests per forward pass of a local model (auto: the largest that fits, found once per task)",
+        PER_MODEL)] = 8
     seed: Annotated[StrictInt, Option("seed of the few-shot draw and of sampling", RUN_WIDE)] = 1234
     output_dir: Annotated[Optional[Path], Option("results store (default: results/)", NOT_IN_CONFIG,
                                                  flag="--output")] = Path("results")
@@ -107,6 +114,11 @@ class RunOptions(BaseModel):
                                                               PER_TASK)] = None
     max_new_tokens: Annotated[Optional[PositiveInt], Option("cap on generated tokens (default: the task's)",
                                                             PER_TASK)] = None
+    top_p: Annotated[Optional[Probability], Option("nucleus sampling mass (default: the task's)", PER_TASK)] = None
+    top_k: Annotated[Optional[NonNegativeInt], Option("sample from the k likeliest tokens; 0: all (default: "
+                                                      "the task's)", PER_TASK)] = None
+    stop: Annotated[Optional[list[StrictStr]], Option("stop sequence, replacing the task's (repeat the flag "
+                                                      "for more)", PER_TASK)] = None
     max_length: Annotated[Optional[PositiveInt], Option("context window in tokens (default: the model's)",
                                                         PER_MODEL)] = None
     label: Annotated[Optional[NonEmptyStr], Option("display name for the leaderboard", MODEL_ENTRY_ONLY)] = None
@@ -191,6 +203,8 @@ def describe(node: dict[str, Any], defs: dict[str, Any], dialect: Dialect) -> st
         return " or ".join(describe(n, defs, dialect) for n in node["anyOf"] if null or n.get("type") != "null")
     if "enum" in node:
         return "one of " + ", ".join(str(v) for v in node["enum"])
+    if "const" in node:  # a Literal with one value (`--batch-size auto`)
+        return str(node["const"])
     kind = node.get("type")
     if kind == "null":
         return str(null)

@@ -81,7 +81,11 @@ class RunSettings(_Record):
     samples_per_problem: int | None = None
     temperature: float | None = None
     max_new_tokens: int | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: list[str] | None = None
     batch_size: int | str | None = None
+    auto_batch_size: dict[str, int] | None = None  # --batch-size auto: the size found for each task
     allow_code_execution: bool | None = None
     gen_kwargs: dict[str, Any] | str | None = None
 

@@ -60,6 +60,20 @@ class DataSpec(_SourceModel):
     offline: OfflineSource | None = None
     hub: HubSource | None = None
 
+    def only_config(self, config: str) -> DataSpec:
+        """The items of one Hub config (one MMLU subject): that config alone on the Hub, and offline
+        the config's own folder of an `arrow_subdirs` split (ROOT/*/SPLIT -> ROOT/<config>/SPLIT)."""
+        hub = self.hub.model_copy(update={"configs": (config,)}) if self.hub else None
+        offline = self.offline
+        if offline is not None:
+            splits = {
+                name: OfflineSplit(path=split.path.replace("/*/", f"/{config}/"), format="arrow")
+                if split.format == "arrow_subdirs" else split
+                for name, split in offline.splits.items()
+            }
+            offline = offline.model_copy(update={"splits": splits})
+        return self.model_copy(update={"hub": hub, "offline": offline})
+
 
 def _read_arrow_dir(folder: Path) -> list[Row]:
     import pyarrow as pa

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ class TaskOptions:
 
     num_fewshot: int | None = None  # None: the task's default
     seed: int = 1234
-    limit: int | None = None
+    limit: int | float | None = None  # N items, or a fraction (< 1) of the items; per group with a group_field
     data_source: DataSourceChoice = "auto"
     data_dir: Path | None = None
     style: PromptStyle = PromptStyle()
@@ -40,6 +42,9 @@ class TaskOptions:
     samples_per_problem: int | None = None
     temperature: float | None = None
     max_new_tokens: int | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: list[str] | None = None  # replaces the task's stop sequences
 
 
 @dataclass
@@ -129,8 +134,8 @@ def _docs(spec: TaskSpec, split: str, options: TaskOptions) -> tuple[list[Doc], 
 
 def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
     """Load the items (and few-shot pool) of one task; fails early with a one-line message."""
-    if options.limit is not None and options.limit <= 0:
-        raise UserError(f"--limit must be a positive number of items, not {options.limit}")
+    if options.limit is not None and (options.limit <= 0 or (isinstance(options.limit, float) and options.limit >= 1)):
+        raise UserError(f"--limit must be a positive number of items or a fraction below 1, not {options.limit}")
     docs, origin = _docs(spec, spec.data.split, options)
     num_fewshot = spec.num_fewshot if options.num_fewshot is None else options.num_fewshot
     if num_fewshot < 0:
@@ -163,8 +168,28 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
         )
     all_hash, probe = stable_hash(docs), docs[:PROBE_DOCS]
     if options.limit is not None:
-        docs = docs[: options.limit]
+        docs = limit_docs(docs, options.limit, spec.group_field)
     return PreparedTask(spec, options, docs, pool, all_hash, origin, probe_docs=probe)
+
+
+def limit_docs(docs: list[Doc], limit: int | float, group_field: str | None = None) -> list[Doc]:
+    """The first `limit` documents, or the first ceil(limit * n) for a fraction (lm-eval's rounding);
+    with a group field, that many of each group (MMLU: per subject, as lm-eval limits each subtask),
+    in the split's order."""
+    def take(count: int) -> int:
+        return math.ceil(count * limit) if isinstance(limit, float) else int(limit)
+
+    if group_field is None:
+        return docs[: take(len(docs))]
+    sizes = Counter(str(doc.get(group_field)) for doc in docs)
+    kept: Counter[str] = Counter()
+    chosen = []
+    for doc in docs:
+        group = str(doc.get(group_field))
+        if kept[group] < take(sizes[group]):
+            kept[group] += 1
+            chosen.append(doc)
+    return chosen
 
 
 def choose_formulation(task: PreparedTask, capabilities: Capabilities, model_name: str) -> None:
@@ -197,8 +222,21 @@ def choose_formulation(task: PreparedTask, capabilities: Capabilities, model_nam
     task.formulation = chosen[0](ShapeContext(
         spec, task.style, seed=options.seed, temperature=options.temperature,
         max_new_tokens=options.max_new_tokens, samples_per_problem=options.samples_per_problem,
+        top_p=options.top_p, top_k=options.top_k, stop=None if options.stop is None else tuple(options.stop),
         hook=lambda name: hook(spec, name),
     ))
+
+
+GENERATION_OPTIONS = ("temperature", "top_p", "top_k", "stop", "max_new_tokens", "samples_per_problem")
+
+
+def ignored_generation_options(task: PreparedTask) -> list[str]:
+    """The generation options the run sets that this task's formulation never uses (a
+    loglikelihood task, or a letter answer with its own fixed settings)."""
+    assert task.formulation is not None
+    if task.formulation.takes_generation_options:
+        return []
+    return [name for name in GENERATION_OPTIONS if getattr(task.options, name) is not None]
 
 
 _NEEDS = {"loglikelihood": "logprobs", "generate": "text generation"}

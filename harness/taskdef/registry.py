@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import importlib
 import importlib.util
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,7 +25,8 @@ def _builtin_dir() -> Path:
 
 
 def discover_tasks(include_paths: Sequence[Path] = ()) -> dict[str, TaskSpec]:
-    """All task specs by name; a user's directory may add tasks or override ours by name."""
+    """All task specs by name; a user's directory may add tasks or override ours by name. A group
+    (`subtasks:`) brings its members along: MMLU is `mmlu` and the 57 `mmlu_<subject>` tasks."""
     specs: dict[str, TaskSpec] = {}
     for directory in [_builtin_dir(), *include_paths]:
         directory = Path(directory)
@@ -32,17 +35,63 @@ def discover_tasks(include_paths: Sequence[Path] = ()) -> dict[str, TaskSpec]:
         for path in sorted(directory.glob("*.yaml")):
             spec = load_task_spec(path)
             specs[spec.name] = spec
+            for member in group_members(spec):
+                specs.setdefault(member.name, member)
     return specs
 
 
-def resolve_task_names(requested: Sequence[str], available: dict[str, TaskSpec]) -> list[str]:
-    unknown = [name for name in requested if name not in available]
+def group_members(group: TaskSpec) -> list[TaskSpec]:
+    """A group's member tasks, one per Hub config: `<group>_<config>` asks and scores exactly as the
+    group does, on that config's items only (so the group's numbers are its members' pooled)."""
+    if group.subtasks != "per_hub_config":
+        return []
+    if group.data.hub is None or not group.data.hub.configs:
+        raise UserError(f"task file {group.source_file}: `subtasks: per_hub_config` needs `data.hub.configs`")
+    return [
+        group.model_copy(update={
+            "name": f"{group.name}_{config}",
+            "description": f"{group.description.split(':')[0]}: {config.replace('_', ' ')} (member of {group.name})",
+            "mirrors": f"lm-eval {group.name}_{config}",
+            "data": group.data.only_config(config),
+            "group_field": None,
+            "subtasks": None,
+            "subtask_of": group.name,
+        })
+        for config in group.data.hub.configs
+    ]
+
+
+_GLOB = re.compile(r"[*?\[]")
+
+
+def split_task_names(requested: str | Sequence[str]) -> list[str]:
+    """`--tasks a,b`, `--tasks a b` and `["a", "b,c"]` alike: the names, in order."""
+    parts = [requested] if isinstance(requested, str) else list(requested)
+    return [name for part in parts for name in re.split(r"[,\s]+", part) if name]
+
+
+def resolve_task_names(requested: str | Sequence[str], available: dict[str, TaskSpec]) -> list[str]:
+    """The tasks asked for, in order and each once: names (a group is a name too) and globs
+    (`"mmlu_*"`, matched against every task name, sorted)."""
+    names: list[str] = []
+    unknown: list[str] = []
+    for name in split_task_names(requested):
+        if _GLOB.search(name):
+            matched = fnmatch.filter(sorted(available), name)
+            names.extend(matched)
+            if not matched:
+                unknown.append(f"{name} (matches no task)")
+        elif name in available:
+            names.append(name)
+        else:
+            unknown.append(name)
     if unknown:
         raise UserError(
             f"unknown task(s): {', '.join(unknown)}; run `evalboard tasks` to list them "
-            f"(available: {', '.join(sorted(available))})"
+            f"(available: {', '.join(sorted(n for n, s in available.items() if not s.subtask_of))}"
+            f"{''.join(f', {n}_*' for n, s in sorted(available.items()) if s.subtasks)})"
         )
-    return list(dict.fromkeys(requested))
+    return list(dict.fromkeys(names))
 
 
 def hook_file(spec: TaskSpec) -> Path | None:

@@ -90,7 +90,11 @@ class TaskSpec(_Section):
     num_fewshot: int = Field(default=0, ge=0)
     fewshot: FewshotSpec = FewshotSpec()
     primary_metric: str = "acc"
-    group_field: str | None = None  # adds macro averages over this field (MMLU: subject)
+    group_field: str | None = None  # adds macro averages over this field (MMLU: subject); --limit is per group
+    # A group of tasks, one per Hub config (MMLU's subjects): `<name>_<config>` holds that config's
+    # items only (lm-eval's mmlu_<subject>); the group itself keeps all of them (taskdef.registry).
+    subtasks: Literal["per_hub_config"] | None = None
+    subtask_of: str | None = None  # the group this task is a member of (set on the generated members)
     generation: GenerationSpec = GenerationSpec()
     filters: tuple[FilterPipeline, ...] = Field(default=(), strict=False)  # generate: answer extraction
     metrics: tuple[MetricSpec, ...] = Field(default=(), strict=False)  # generate: built-in metrics
@@ -112,7 +116,8 @@ class TaskSpec(_Section):
 
     def resolved(self) -> dict[str, Any]:
         """The definition as data (for fingerprints and run records)."""
-        data = self.model_dump(mode="json")
+        # Group membership changes nothing asked or scored: a group's fingerprint stays what it was.
+        data = self.model_dump(mode="json", exclude={"subtasks", "subtask_of"})
         data["source_file"] = self.source_file.name
         return data
 

@@ -1,7 +1,7 @@
 """`evalboard quickstart`: the main job. Evaluates the default model (SmolLM2-135M-Instruct,
 shipped in a package) on every task, with and without its chat template, next to a chance
-baseline, with a small limit per task, writes the runs to results/ and builds the leaderboard
-page (results/leaderboard/index.html)."""
+baseline, with a small limit per task (MMLU's per subject, so its column samples all 57), writes
+the runs to results/ and builds the leaderboard page (results/leaderboard/index.html)."""
 
 from __future__ import annotations
 
@@ -47,30 +47,36 @@ def _offline_ready(spec: TaskSpec) -> bool:
     return True
 
 
-def _task_groups(selected: str | None) -> tuple[list[str], list[str]]:
-    """(multiple-choice tasks, generative tasks): every base task (not the chat variants) whose data
-    ships offline, or the tasks asked for."""
-    from evalboard.taskdef.registry import discover_tasks
+def _task_groups(selected: str | None) -> tuple[list[str], list[str], list[str]]:
+    """(multiple-choice tasks, grouped tasks, generative tasks): every base task (not the chat
+    variants, not a group's members) whose data ships offline, or the tasks asked for. A grouped
+    task (MMLU) takes its limit per member, so it gets its own, smaller one: a sample of every
+    subject rather than the first subject only."""
+    from evalboard.taskdef.registry import discover_tasks, resolve_task_names
     from evalboard.taskdef.shapes import shapes_for
 
     specs = discover_tasks()
-    names = [n.strip() for n in selected.split(",")] if selected else sorted(
-        name for name, spec in specs.items() if not spec.chat_variant_of and _offline_ready(spec))
+    names = resolve_task_names(selected, specs) if selected else sorted(
+        name for name, spec in specs.items()
+        if not spec.chat_variant_of and not spec.subtask_of and _offline_ready(spec))
+    grouped = [n for n in names if specs[n].group_field]
     # loglikelihood-first shapes get the larger limit: their items are cheap to score
-    choice = [n for n in names if shapes_for(specs[n].type)[0].needs == "loglikelihood"]
-    return choice, [n for n in names if n not in choice]
+    choice = [n for n in names if shapes_for(specs[n].type)[0].needs == "loglikelihood" and n not in grouped]
+    return choice, grouped, [n for n in names if n not in choice and n not in grouped]
 
 
 def _quickstart(args: argparse.Namespace) -> int:
     from evalboard.engine.api import evaluate
 
-    choice_tasks, generative_tasks = _task_groups(args.tasks)
+    choice_tasks, grouped_tasks, generative_tasks = _task_groups(args.tasks)
     for model in MODELS:
         for tasks, limit, max_new_tokens in ((choice_tasks, args.limit, None),
+                                            (grouped_tasks, args.group_limit, None),
                                             (generative_tasks, args.generative_limit, args.max_new_tokens)):
             if not tasks:
                 continue
-            print(f"== {model.label}: {', '.join(tasks)} ({limit} items each)", flush=True)
+            each = "of each member" if tasks is grouped_tasks else "each"
+            print(f"== {model.label}: {', '.join(tasks)} ({limit} items {each})", flush=True)
             record = evaluate(
                 model.spec, tasks, limit=limit, output_dir=args.output_dir, label=model.label,
                 apply_chat_template=model.apply_chat_template, allow_code_execution=True,
@@ -88,6 +94,8 @@ def _quickstart(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("quickstart", help="evaluate the default model on every task (small limits)")
     add_option(parser, "limit", default=20, help="items per multiple-choice task")
+    add_option(parser, "limit", flag="--group-limit", dest="group_limit", default=2,
+               help="items per member of a grouped task (mmlu: per subject, 57 subjects)")
     add_option(parser, "limit", flag="--generative-limit", dest="generative_limit", default=5,
                help="items per generative task")
     add_option(parser, "max_new_tokens", default=256, help="cap on generated tokens (recorded)")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from evalboard.cli.lm_eval_flags import batch_size, generation_options, model_spec
 from evalboard.cli.summary import print_summary
 from evalboard.engine.options import RunOptions, check_value, describe, field_schema, option_info
 from evalboard.errors import UserError
@@ -24,10 +25,31 @@ def _scalar(node: dict[str, Any]) -> dict[str, Any]:
     return branches[0] if len(branches) == 1 else node
 
 
+def _converter(node: dict[str, Any]) -> Callable[[str], Any]:
+    """Text -> the option's Python type; for a union (`--limit 10` or `0.01`, `--batch-size 8` or
+    `auto`) the first of whole number, number, text that reads it."""
+    if node.get("format") == "path":
+        return Path
+    kinds = [n.get("type", "string") for n in node.get("anyOf", [node]) if n.get("type") != "null"]
+    if len(kinds) == 1:
+        return _TEXT_TO.get(kinds[0], str)
+    order = [kind for kind in ("integer", "number", "string") if kind in kinds]
+
+    def convert(text: str) -> Any:
+        for kind in order:
+            try:
+                return _TEXT_TO[kind](text)
+            except ValueError:
+                continue
+        raise ValueError(text)
+
+    return convert
+
+
 def _parser_for(name: str, node: dict[str, Any], item: bool = False) -> Callable[[str], Any]:
     """argparse `type=`: the flag's text as RunOptions takes it, checked the same way (`item`: one
     element of a list option, given once per flag)."""
-    convert = Path if node.get("format") == "path" else _TEXT_TO.get(node.get("type", "string"), str)
+    convert = _converter(node)
 
     def parse(text: str) -> Any:
         try:
@@ -58,31 +80,74 @@ def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: 
     if "boolean" in kinds:
         kwargs["action"] = "store_false" if kwargs["default"] else "store_true"
     elif "array" in kinds:
-        kwargs.update(action="append", type=_parser_for(name, node["items"], item=True), metavar=_metavar(flag))
+        kwargs.update(action="append", type=_parser_for(name, _scalar(node)["items"], item=True),
+                      metavar=_metavar(flag))
     else:
         scalar = _scalar(node)
         kwargs["type"] = _parser_for(name, scalar)
-        if "enum" in scalar:
+        if "enum" in scalar and scalar.get("type") == "string":
             kwargs["choices"] = scalar["enum"]
         else:
             kwargs["metavar"] = _metavar(flag)
     kwargs.update(overrides)
-    return parser.add_argument(flag, **kwargs)
+    action = parser.add_argument(flag, **kwargs)
+    # lm-eval's spellings too (`--num_fewshot`, `--output_path`), kept out of --help: the same
+    # option under another name, so an error names the flag as the user typed it
+    aliases = [f"--{flag[2:].replace('-', '_')}", *_LM_EVAL_ALIASES.get(flag, ())]
+    for alias in dict.fromkeys(a for a in aliases if a != flag):
+        parser.add_argument(alias, **{**kwargs, "help": argparse.SUPPRESS})
+    return action
+
+
+# lm-eval's names for flags that evalboard spells otherwise (each also with `_` for `-`)
+_LM_EVAL_ALIASES = {"--output": ("--output-path", "--output_path", "-o")}
+
+
+def _batch_size(text: str) -> int | str:
+    try:
+        return batch_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class _TaskNames(argparse.Action):
+    """`--tasks a,b`, `--tasks a b` (lm-eval's) and repeated `--tasks`: one comma-separated text."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        given = getattr(namespace, self.dest, None)
+        setattr(namespace, self.dest, ",".join([*([given] if given else []), *values]))
 
 
 def add_run_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, model_required: bool = True) -> None:
     """The evaluation flags shared by `run` and `compare`: --model, --tasks and every RunOptions field."""
     if model_required:
         parser.add_argument("--model", required=True, help="model spec, e.g. hf:PATH_OR_ID, hf:BASE,adapter=PATH, "
-                            "vllm:PATH, openai-compatible:URL#MODEL, openai:MODEL, anthropic:MODEL")
-    parser.add_argument("--tasks", help="comma-separated task names (see `evalboard tasks`)")
+                            "vllm:PATH, openai-compatible:URL#MODEL, openai:MODEL, anthropic:MODEL; or an "
+                            "lm-eval model name (hf, vllm, local-completions, ...) with --model_args")
+        parser.add_argument("--model-args", "--model_args", "-a", nargs="+", default=None, metavar="KEY=VALUE",
+                            help="lm-eval's model arguments, e.g. pretrained=NAME,dtype=float32 (with --model hf)")
+    parser.add_argument("--tasks", "-t", nargs="+", action=_TaskNames, metavar="TASK",
+                        help="task names, groups (mmlu) or globs ('mmlu_*'), comma- or space-separated "
+                             "(see `evalboard tasks`)")
     for name in RunOptions.model_fields:
-        add_option(parser, name)
+        overrides: dict[str, Any] = {"type": _batch_size} if name == "batch_size" else {}
+        add_option(parser, name, **overrides)
+    parser.add_argument("--gen-kwargs", "--gen_kwargs", nargs="+", default=None, metavar="KEY=VALUE",
+                        help="lm-eval's generation arguments: temperature, top_p, top_k, max_gen_toks, until, "
+                             "do_sample (override the task's; recorded and part of its fingerprint)")
+    parser.add_argument("--log-samples", "--log_samples", "-s", action="store_true",
+                        help="accepted for lm-eval's sake: evalboard always logs every sample")
+    parser.add_argument("--write-out", "--write_out", "-w", action="store_true",
+                        help="print each task's first prompt (as logged) and its target after the run")
 
 
 def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """evaluate() keywords from the parsed flags (those this command has)."""
-    return {name: getattr(args, name) for name in RunOptions.model_fields if hasattr(args, name)}
+    """evaluate() keywords from the parsed flags (those this command has); `--gen_kwargs` sets the
+    generation options it names, over their own flags."""
+    options = {name: getattr(args, name) for name in RunOptions.model_fields if hasattr(args, name)}
+    options.update(generation_options(getattr(args, "gen_kwargs", None)))
+    return options
 
 
 def evaluate_from_args(args: argparse.Namespace, model: str, tasks: str):
@@ -90,11 +155,20 @@ def evaluate_from_args(args: argparse.Namespace, model: str, tasks: str):
 
     if not tasks:
         raise UserError("no tasks given; pass --tasks a,b (see `evalboard tasks`)")
-    return evaluate(model, tasks, progress=True, **options_from_args(args))
+    spec = model_spec(model, getattr(args, "model_args", None))
+    return evaluate(spec, tasks, progress=True, **options_from_args(args))
+
+
+def _write_out(record: Any) -> None:
+    for task, samples in record.samples.items():
+        if samples:
+            print(f"== {task}: first prompt\n{samples[0].prompt}\n== {task}: its target: {samples[0].target!r}")
 
 
 def _run(args: argparse.Namespace) -> int:
     record = evaluate_from_args(args, args.model, args.tasks)
+    if args.write_out:
+        _write_out(record)
     print_summary(record, show_subtasks=args.show_subtasks)
     return 0
 

@@ -14,12 +14,19 @@ def _list(args: argparse.Namespace) -> int:
 
     specs = discover_tasks(args.include_path)
     print(f"{'task':<16} {'items':>7}  {'type':<16} {'mirrors':<22} description")
+    members: dict[str, list[str]] = {}
     for name, spec in sorted(specs.items()):
+        if spec.subtask_of:  # one line per group below, not 57 rows
+            members.setdefault(spec.subtask_of, []).append(name)
+            continue
         try:
             count = str(len(prepare_task(spec, TaskOptions(num_fewshot=0, data_source="offline")).docs))
         except UserError:
             count = "n/a"  # data not installed here; `evalboard run` says what to install
         print(f"{name:<16} {count:>7}  {spec.type:<16} {spec.mirrors.split(' (')[0]:<22} {spec.description}")
+    for group, names in members.items():
+        print(f"{group} is a group of {len(names)} tasks, each its own: {names[0]}, {names[1]}, ... {names[-1]} "
+              f"(select them with --tasks '{group}_*'; --limit N on {group} takes N of each)")
     return 0
 
 

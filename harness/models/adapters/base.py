@@ -54,7 +54,7 @@ class ModelSpec:
 class AdapterSettings:
     """Run-level knobs every adapter may use; options in the model spec override them."""
 
-    batch_size: int = 8
+    batch_size: int | str = 8  # or "auto": the adapter finds the largest that fits
     device: str = "auto"
     dtype: str = "auto"
     concurrency: int = 8

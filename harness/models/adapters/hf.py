@@ -113,7 +113,9 @@ class HFAdapter(ModelAdapter):
             model = self._attach_adapter(model)
         self.model = model.to(self.device).eval()  # type: ignore[arg-type]  # transformers types .to oddly
         self.max_length = max_length or settings.max_length or self._model_max_length()
-        self.batch_size = max(1, settings.batch_size)
+        self._auto_batch = settings.batch_size == "auto"  # found before each call (one task's requests)
+        self.batch_size = 1 if isinstance(settings.batch_size, str) else max(1, settings.batch_size)
+        self.auto_batch_sizes: list[int] = []
         self.batch_tokens = batch_tokens
         self._pad_id = self.tokenizer.pad_token_id
         if self._pad_id is None:
@@ -177,7 +179,19 @@ class HFAdapter(ModelAdapter):
             "tokens_forwarded": stats.forwarded_tokens,
             "unique_prefix_tokens": stats.unique_tokens,
             "token_efficiency": round(stats.efficiency, 4),
+            **({"auto_batch_sizes": list(self.auto_batch_sizes)} if self._auto_batch else {}),
         }
+
+    def _fit_batch(self, widths: Sequence[int]) -> None:
+        """--batch-size auto: the largest batch of the call's longest sequence that fits."""
+        if not self._auto_batch or not widths:
+            return
+        from evalboard.models.batch_probe import largest_fitting_batch
+
+        self.batch_size = largest_fitting_batch(self.model, min(max(widths), self.max_length), self.device,
+                                                len(widths))
+        self.scorer.batch = self.batch_size
+        self.auto_batch_sizes.append(self.batch_size)
 
     # --- tokenisation (shared with openai-compatible:, mirrors lm-eval's HFLM) -----------
 
@@ -198,6 +212,7 @@ class HFAdapter(ModelAdapter):
             on_result(index, Response(logprob=logprob, is_greedy=greedy,
                                       usage=Usage(input_tokens=tokens, latency_s=seconds)))
 
+        self._fit_batch([len(context) + len(continuation) for context, continuation in pairs])
         self.scorer.score(pairs, deliver)
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], on_result: ResultCallback) -> None:
@@ -228,6 +243,7 @@ class HFAdapter(ModelAdapter):
         prepared = [(i, self.encode(self.render(r.context)), r) for i, r in enumerate(requests)]
         greedy = sorted((p for p in prepared if p[2].params.greedy), key=lambda p: (-len(p[1]), p[0]))
         sampled = [p for p in prepared if not p[2].params.greedy]
+        self._fit_batch([self._row_tokens(p) for p in greedy])
         for batch in self._generation_batches(greedy):
             self._generate_batch(batch, on_result)
             release_free_memory()

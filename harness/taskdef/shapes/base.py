@@ -33,6 +33,9 @@ class ShapeContext:
     seed: int = 1234
     temperature: float | None = None
     max_new_tokens: int | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: tuple[str, ...] | None = None
     samples_per_problem: int | None = None
     hook: Callable[[str], Callable[..., Any]] | None = None
 
@@ -51,6 +54,7 @@ class Shape(ABC):
     aggregations: ClassVar[dict[str, Aggregation]] = {}
     params: GenerationParams | None = None  # generation settings, where the shape generates
     samples: int = 1  # requests per document
+    takes_generation_options: ClassVar[bool] = False  # whether the run's temperature, top_p, ... apply
 
     def __init__(self, context: ShapeContext) -> None:
         self.context = context

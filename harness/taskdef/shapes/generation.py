@@ -28,6 +28,7 @@ class FreeGeneration(Shape):
     task_type = "generate_until"
     formulation = "generate"
     needs = "generate"
+    takes_generation_options = True
 
     def __init__(self, context: ShapeContext) -> None:
         super().__init__(context)
@@ -35,9 +36,9 @@ class FreeGeneration(Shape):
         self.params = GenerationParams(
             max_new_tokens=context.max_new_tokens or gen.max_new_tokens,
             temperature=gen.temperature if context.temperature is None else context.temperature,
-            top_p=gen.top_p,
-            top_k=gen.top_k,
-            stop=gen.stop,
+            top_p=gen.top_p if context.top_p is None else context.top_p,
+            top_k=gen.top_k if context.top_k is None else context.top_k,
+            stop=gen.stop if context.stop is None else context.stop,
             seed=context.seed,
         )
         self.samples = context.samples_per_problem or 1
