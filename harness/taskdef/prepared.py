@@ -116,7 +116,13 @@ class PreparedTask:
 def _docs(spec: TaskSpec, split: str, options: TaskOptions) -> tuple[list[Doc], str]:
     """The split's documents: the hook's `to_docs(rows, source_format)` where the task has one,
     else the rows as they are (a row's `id`, or its position, identifies it)."""
-    loaded = load_split(spec.name, spec.data, split, options.data_source, options.data_dir)
+    try:
+        loaded = load_split(spec.name, spec.data, split, options.data_source, options.data_dir,
+                            spec.source_file.parent)
+    except UserError as exc:
+        if not spec.data.data_file(split):
+            raise
+        raise UserError(f"task file {spec.source_file}: {exc}") from None
     to_docs = hook(spec, "to_docs") if spec.hooks and has_hook(spec, "to_docs") else None
     try:
         if to_docs is None:
@@ -148,6 +154,11 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
                     f"split, which is not available here ({exc}); use --num-fewshot 0, or a local copy "
                     f"of that split with --data-dir"
                 ) from exc
+        elif spec.data.data_files:
+            raise UserError(
+                f"task {spec.name} has no few-shot source: its task file {spec.source_file} sets no "
+                f"`data.fewshot_split` (give one, with its file under `data_files:`), or use --num-fewshot 0"
+            )
         else:
             raise UserError(
                 f"task {spec.name} has no few-shot source available (lm-eval draws its examples "

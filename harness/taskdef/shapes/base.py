@@ -79,6 +79,12 @@ class Shape(ABC):
     def primary_metric(self) -> str:
         return self.spec.primary_metric
 
+    @classmethod
+    def metric_names(cls, spec: TaskSpec) -> frozenset[str] | None:
+        """The metrics this formulation reports for the task, known from the task file alone
+        (None: a scorer hook decides them). `<metric>_macro` averages come on top with a group_field."""
+        return None
+
     def _assemble(self, doc: Doc, shots: Sequence[Doc], question_template: str,
                   answer_of: Callable[[Doc], str]) -> Prompt:
         name = self.spec.name
