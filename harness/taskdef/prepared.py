@@ -113,7 +113,7 @@ class PreparedTask:
         )
 
 
-def _docs(spec: TaskSpec, split: str, options: TaskOptions) -> tuple[list[Doc], str]:
+def load_docs(spec: TaskSpec, split: str, options: TaskOptions) -> tuple[list[Doc], str]:
     """The split's documents: the hook's `to_docs(rows, source_format)` where the task has one,
     else the rows as they are (a row's `id`, or its position, identifies it)."""
     try:
@@ -137,7 +137,7 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
     """Load the items (and few-shot pool) of one task; fails early with a one-line message."""
     if options.limit is not None and options.limit <= 0:
         raise UserError(f"--limit must be a positive number of items, not {options.limit}")
-    docs, origin = _docs(spec, spec.data.split, options)
+    docs, origin = load_docs(spec, spec.data.split, options)
     num_fewshot = spec.num_fewshot if options.num_fewshot is None else options.num_fewshot
     if num_fewshot < 0:
         raise UserError(f"--num-fewshot must be 0 or more, not {num_fewshot}")
@@ -147,7 +147,7 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
             pool = hook(spec, spec.fewshot.fixed_hook or "fewshot_examples")()
         elif spec.data.fewshot_split:
             try:
-                pool, _ = _docs(spec, spec.data.fewshot_split, options)
+                pool, _ = load_docs(spec, spec.data.fewshot_split, options)
             except UserError as exc:
                 raise UserError(
                     f"task {spec.name} takes its few-shot examples from the {spec.data.fewshot_split!r} "

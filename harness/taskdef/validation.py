@@ -5,6 +5,7 @@ out of range is found here, with the file, the item and the fix, rather than in 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def item_problems(spec: TaskSpec, data_dir: Path | None = None) -> tuple[int, li
             pass  # the few-shot split is not here; a run that needs it says so
     problems: list[str] = []
     bad_items: set[str] = set()
+    repeats: dict[str, list[int]] = {}  # the same problem on other items: [its line, how many more]
     for shape_class in _formulations(spec):
         try:
             shape = shape_class(ShapeContext(spec, PromptStyle(), hook=lambda name: hook(spec, name)))
@@ -66,10 +68,18 @@ def item_problems(spec: TaskSpec, data_dir: Path | None = None) -> tuple[int, li
                 if str(doc["id"]) in bad_items:
                     continue  # one problem per item (the other formulation trips on the same)
                 bad_items.add(str(doc["id"]))
-                if len(bad_items) <= MAX_ITEM_PROBLEMS:
+                same = re.sub(r"\bdoc \S+", "doc", str(exc))
+                if same in repeats:
+                    repeats[same][1] += 1
+                elif len(problems) < MAX_ITEM_PROBLEMS:
+                    repeats[same] = [len(problems), 0]
                     problems.append(str(exc))
-    if len(bad_items) > MAX_ITEM_PROBLEMS:
-        problems.append(f"task file {spec.source_file}: {len(bad_items) - MAX_ITEM_PROBLEMS} more item(s) with "
+    for line, more in repeats.values():
+        if more:
+            problems[line] += f" (and the same on {more} more item{'s' if more > 1 else ''})"
+    listed = len(repeats) + sum(more for _, more in repeats.values())
+    if len(bad_items) > listed:
+        problems.append(f"task file {spec.source_file}: {len(bad_items) - listed} more item(s) with "
                         f"problems like those above")
     return len(docs), problems, ""
 

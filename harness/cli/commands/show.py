@@ -73,7 +73,7 @@ def _show(args: argparse.Namespace) -> int:
 
         adapter = load_adapter(args.model, options.adapter_settings())
     try:
-        capabilities = adapter.capabilities if adapter is not None else Capabilities(loglikelihood=True, generate=True)
+        capabilities = adapter.capabilities if adapter is not None else Capabilities(loglikelihood=True, generate=True, chat=False)
         choose_formulation(task, capabilities, args.model or "a model")
         source = f"{args.model}'s server" if args.model else "the model"
         if adapter is None:
