@@ -107,11 +107,11 @@ def test_validate_gives_one_line_per_problem(tmp_path: Path, capsys: pytest.Capt
     assert code == 2 and "Traceback" not in captured.err
     expected = [
         ("typo/t.yaml", "unknown key `num_fewshots`; did you mean `num_fewshot`?"),
-        ("metric/t.yaml", "`primary_metric: acc_nrom` is not a metric this task reports; did you mean `acc_norm`?"),
+        ("metric/t.yaml", "`primary_metric: acc_nrom` is not a metric the loglikelihood formulation reports; did you mean `acc_norm`?"),
         ("expr/t.yaml", "`prompt.choices: [a, b` is not a valid Jinja2 expression"),
         ("items/t.yaml", "the answer index 3 of doc 0 is out of range for its 3 choices (0-2)"),
         ("items/t.yaml", "`prompt.answer: answer` names nothing doc 1 has; the item's fields are: question, a, b, c"),
-        ("items/t.yaml", "the answer 'D' of doc 2 is neither one of its 3 choices, a letter A-C nor an index"),
+        ("items/t.yaml", "the answer 'D' of doc 2 is neither a choice, a letter A-C nor an index"),
         ("notalist/t.yaml", "`prompt.choices: a` gives 'Paris' for doc 0, not a list of texts; name a list field"),
         ("notalist/t.yaml", "(and the same on 1 more item)"),
         ("board.yaml", "tasks[1]: unknown task arc_eazy; did you mean arc_easy?"),

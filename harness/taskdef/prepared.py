@@ -210,6 +210,7 @@ def choose_formulation(task: PreparedTask, capabilities: Capabilities, model_nam
         max_new_tokens=options.max_new_tokens, samples_per_problem=options.samples_per_problem,
         hook=lambda name: hook(spec, name),
     ))
+    task.formulation.check_primary_metric()
 
 
 _NEEDS = {"loglikelihood": "logprobs", "generate": "text generation"}

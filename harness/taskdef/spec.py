@@ -166,8 +166,9 @@ _TEMPLATES = ("text", "description", "target", "letter_text", "continuation")
 
 
 def semantic_problems(spec: TaskSpec) -> list[str]:
-    """What the schema alone cannot see: a template that does not compile, a primary metric or
-    formulation the task's shape does not have, a hook module that is not there. One line each."""
+    """What the schema alone cannot see: a template that does not compile, a formulation the task's
+    shape does not have, a hook module that is not there. One line each. (A primary metric the task
+    does not report is found when its formulation is built: `Shape.check_primary_metric`.)"""
     from evalboard.taskdef.prompting import check_syntax
     from evalboard.taskdef.shapes import shapes_for
 
@@ -185,17 +186,6 @@ def semantic_problems(spec: TaskSpec) -> list[str]:
         if unknown:
             problems.append(f"{where}: `formulations`: {', '.join(unknown)} do not exist for type {spec.type}; "
                             f"it has {', '.join(shape.formulation for shape in shapes)}")
-        shapes = [shape for shape in shapes if shape.formulation in spec.formulations] or shapes
-    names = [shape.metric_names(spec) for shape in shapes]
-    if names and all(known is not None for known in names):
-        metrics = sorted(set().union(*[known for known in names if known is not None]))
-        if spec.group_field:
-            metrics += [f"{metric}_macro" for metric in metrics]
-        if spec.primary_metric not in metrics:
-            near = difflib.get_close_matches(spec.primary_metric, metrics, n=1, cutoff=0.6)
-            hint = f"did you mean `{near[0]}`? " if near else ""
-            problems.append(f"{where}: `primary_metric: {spec.primary_metric}` is not a metric this task reports; "
-                            f"{hint}it reports: {', '.join(metrics) or 'none (declare `metrics:`)'}")
     if spec.hooks and not (spec.source_file.parent / f"{spec.hooks}.py").is_file():
         problems.append(f"{where}: `hooks: {spec.hooks}` names {spec.source_file.parent / spec.hooks}.py, which "
                         f"does not exist; a task file alone needs no hooks: remove the key")

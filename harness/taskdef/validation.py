@@ -57,6 +57,7 @@ def item_problems(spec: TaskSpec, data_dir: Path | None = None) -> tuple[int, li
     for shape_class in _formulations(spec):
         try:
             shape = shape_class(ShapeContext(spec, PromptStyle(), hook=lambda name: hook(spec, name)))
+            shape.check_primary_metric()
         except UserError as exc:
             problems.append(str(exc))
             continue

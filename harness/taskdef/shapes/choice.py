@@ -69,8 +69,8 @@ def gold_index(doc: Doc, options: Sequence[str], expression: str, task: str) -> 
         if gold.strip().isdigit():
             gold = int(gold.strip())
         else:
-            raise UserError(f"task {task}: the answer {gold!r} of doc {doc.get('id')} is neither one of its "
-                            f"{len(options)} choices, a letter A-{LETTERS[len(options) - 1]} nor an index; {fix}")
+            raise UserError(f"task {task}: the answer {gold!r} of doc {doc.get('id')} is neither a choice, "
+                            f"a letter A-{LETTERS[len(options) - 1]} nor an index; {fix}")
     if not 0 <= gold < len(options):
         raise UserError(f"task {task}: the answer index {gold} of doc {doc.get('id')} is out of range "
                         f"for its {len(options)} choices (0-{len(options) - 1}); {fix}")
