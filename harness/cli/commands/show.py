@@ -21,7 +21,8 @@ def _ending(text: str) -> str:
 
 def _print_input(text: str | None, readable: str, source: str) -> None:
     if text is None:
-        print(f"=== {source} renders this prompt itself; the messages sent ===")
+        print(f"=== {source} renders this prompt out of sight (a hosted API applies its own template); "
+              f"what is sent ===")
         print(readable)
         print("=== end of messages ===")
         return
@@ -75,7 +76,7 @@ def _show(args: argparse.Namespace) -> int:
     try:
         capabilities = adapter.capabilities if adapter is not None else Capabilities(loglikelihood=True, generate=True, chat=False)
         choose_formulation(task, capabilities, args.model or "a model")
-        source = f"{args.model}'s server" if args.model else "the model"
+        source = args.model or "the model"
         if adapter is None:
             print("(no --model: the prompt as a completion model gets it, before any tokenizer's special "
                   "tokens; with --model SPEC you see the exact text that model reads)")
