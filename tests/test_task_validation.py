@@ -42,14 +42,14 @@ def _task(folder: Path, body: str, items: list[dict] | None = None, name: str = 
 CHOICES = 'prompt: {text: "{{ question }}", choices: "[a, b, c]"}\n'
 
 
-def test_the_docs_example_task_runs_as_written(tiny_model: Path, tmp_path: Path) -> None:
+def test_the_docs_example_task_runs_as_written(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from transformers import AutoTokenizer
 
     for name, text in _doc_files().items():
         (tmp_path / name).write_text(text)
     items = [json.loads(line) for line in _doc_files()["my_quiz.jsonl"].splitlines() if line.strip()]
-    checked = run_cli("validate", str(tmp_path / "my_quiz.yaml"))
-    assert checked.returncode == 0 and f"{len(items)} items checked" in checked.stdout, checked.stderr
+    assert main(["validate", str(tmp_path / "my_quiz.yaml")]) == 0
+    assert f"{len(items)} items checked" in capsys.readouterr().out
     result = run_cli("run", "--model", f"hf:{tiny_model}", "--tasks", "my_quiz", "--include-path", str(tmp_path),
                      "--output", str(tmp_path / "results"), "--apply-chat-template")
     assert result.returncode == 0, result.stderr
@@ -65,10 +65,11 @@ def test_the_docs_example_task_runs_as_written(tiny_model: Path, tmp_path: Path)
     ids = tokenizer(tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)).input_ids
     assert samples[0].model_input == tokenizer.decode(ids) and samples[0].model_input.startswith("<s>user: ")
 
-    listing = run_cli("runs", "--results", str(tmp_path / "results"))
-    assert run.run_id in listing.stdout and "my_quiz acc=" in listing.stdout
-    shown = run_cli("runs", "show", run.run_id[:20], "--results", str(tmp_path / "results"))
-    assert shown.returncode == 0 and re.search(r"acc +\d\.\d{4} ± \d\.\d{4}  n=4  \(primary\)", shown.stdout)
+    assert main(["runs", "--results", str(tmp_path / "results")]) == 0
+    listing = capsys.readouterr().out
+    assert run.run_id in listing and "my_quiz acc=" in listing
+    assert main(["runs", "show", run.run_id[:20], "--results", str(tmp_path / "results")]) == 0
+    assert re.search(r"acc +\d\.\d{4} ± \d\.\d{4}  n=4  \(primary\)", capsys.readouterr().out)
 
 
 def test_show_prints_the_exact_model_input(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -107,7 +108,8 @@ def test_validate_gives_one_line_per_problem(tmp_path: Path, capsys: pytest.Capt
     assert code == 2 and "Traceback" not in captured.err
     expected = [
         ("typo/t.yaml", "unknown key `num_fewshots`; did you mean `num_fewshot`?"),
-        ("metric/t.yaml", "`primary_metric: acc_nrom` is not a metric the loglikelihood formulation reports; did you mean `acc_norm`?"),
+        ("metric/t.yaml", "`primary_metric: acc_nrom` is not a metric the loglikelihood formulation reports; "
+                          "did you mean `acc_norm`?"),
         ("expr/t.yaml", "`prompt.choices: [a, b` is not a valid Jinja2 expression"),
         ("items/t.yaml", "the answer index 3 of doc 0 is out of range for its 3 choices (0-2)"),
         ("items/t.yaml", "`prompt.answer: answer` names nothing doc 1 has; the item's fields are: question, a, b, c"),

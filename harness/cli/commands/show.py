@@ -35,8 +35,9 @@ def _show_item(position: int, total: int, doc: dict[str, Any], task: Any, adapte
     from evalboard.requests import GenerateRequest, LoglikelihoodRequest, prompt_text
 
     formulation = task.formulation
+    gold = formulation.target(doc)
     print(f"--- {task.name} item {position} of {total} (doc {doc['id']}), {formulation.name}, "
-          f"{task.num_fewshot}-shot; gold: {formulation.target(doc)!r} ---")
+          f"{task.num_fewshot}-shot" + (f"; gold: {gold!r}" if gold is not None else "") + " ---")
     shown: list[Any] = []
     for request in task.requests(doc):
         context = getattr(request, "context", None)
