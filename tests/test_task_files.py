@@ -72,7 +72,7 @@ _BASE = "name: b\ntype: generate_until\ndata: {split: test}\nmetrics: [{metric: 
         ("name: broken\ntype: multiple_choice\nprompt: {text: x}\n", "the required key `data` is missing"),
         ("name: b\ntype: essay\ndata: {split: test}\nprompt: {text: x}\n", "unknown task type 'essay'; allowed: .*multiple_choice"),
         (_BASE + "prompt: {text: x, colour: red}\n", "unknown key `prompt.colour`; allowed here: text, description"),
-        (_BASE + "prompt: {text: x}\nshots: 3\n", "unknown key `shots`; allowed here: name, description"),
+        (_BASE + "prompt: {text: x}\nshots: 3\n", "unknown key `shots`; did you mean `fewshot`\\? allowed here: name, description"),
         # no coercion: a string is not a list, "false" is not a boolean, 2.9 is not a count
         (_BASE + "prompt: {text: x}\ngeneration: {stop: 'Q:'}\n", "`generation.stop`: Input should be a valid tuple"),
         (_BASE + "prompt: {text: x}\nchat: 'false'\n", "`chat`: Input should be a valid boolean"),

@@ -13,7 +13,7 @@ import re
 import subprocess
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from evalboard.records.run_record import (
     TaskResult,
 )
 from evalboard.records.store import check_writable, save_run
-from evalboard.requests import Request, Response, prompt_text, request_key, request_to_json
+from evalboard.requests import Prompt, Request, Response, prompt_text, request_key, request_to_json
 from evalboard.taskdef.prepared import (
     PreparedTask,
     TaskOptions,
@@ -114,8 +114,8 @@ class _Answers:
                 raise RuntimeError(f"adapter {adapter.spec.raw} left {len(lost)} {kind} requests unanswered")
 
 
-def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]],
-                answers: _Answers) -> tuple[TaskResult, list[SampleLine]]:
+def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]], answers: _Answers,
+                model_input: Callable[[Prompt], str | None] = lambda prompt: None) -> tuple[TaskResult, list[SampleLine]]:
     formulation = task.formulation
     assert formulation is not None
     responses_by_doc = [[answers.by_key[request_key(r)] for r in requests] for requests in requests_by_doc]
@@ -141,6 +141,7 @@ def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]],
                 scores=score,
                 error=errors[0] if errors else None,
                 group=doc.get(task.spec.group_field) if task.spec.group_field else None,
+                model_input=model_input(requests[0].context) if hasattr(requests[0], "context") else None,
             )
         )
     failed = len(task.docs) - len(answered)
@@ -266,7 +267,8 @@ def run_evaluation(config: RunConfig) -> RunRecord:
             answers.fetch(adapter, requests)
         task_entries, samples = {}, {}
         for task in tasks:
-            task_entries[task.name], samples[task.name] = _score_task(task, planned[task.name], answers)
+            task_entries[task.name], samples[task.name] = _score_task(task, planned[task.name], answers,
+                                                                    adapter.model_input)
         used = [answers.by_key[key] for key in requests]
         record = RunRecord(
             run_id=_run_id(config.label or model_spec.raw, started, stable_hash([model_fp, names, started.isoformat()])),

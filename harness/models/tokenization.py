@@ -53,6 +53,29 @@ def render_chat(tokenizer: Any, prompt: Prompt) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+def _added_special_tokens(tokenizer: Any) -> tuple[str, str]:
+    """The text of the special tokens the tokenizer adds around any text it encodes (BOS before,
+    for Llama-likes; EOS after, for a few), found by encoding a probe with and without them."""
+    plain = list(tokenizer.encode("x", add_special_tokens=False))
+    full = list(tokenizer.encode("x", add_special_tokens=True))
+    for start in range(len(full) - len(plain) + 1):
+        if full[start:start + len(plain)] == plain:
+            end = start + len(plain)
+            return tokenizer.decode(full[:start]), tokenizer.decode(full[end:])
+    return "", ""
+
+
+def model_input_text(tokenizer: Any, prompt: Prompt) -> str:
+    """The exact text the model reads for a prompt: the chat template's output for messages, with
+    the special tokens `encode` adds written out (a leading BOS the template did not put there)."""
+    text = render_chat(tokenizer, prompt)
+    bos = tokenizer.bos_token
+    if bos and text.startswith(bos):
+        return text  # encode adds nothing to a text that already starts with BOS
+    before, after = _added_special_tokens(tokenizer)
+    return f"{before}{text}{after}"
+
+
 def tokenizer_identity(tokenizer: Any) -> dict[str, Any]:
     template = getattr(tokenizer, "chat_template", None) or ""
     return {

@@ -187,6 +187,8 @@ class SampleLine(_Record):
     group: Any = _omitted_when_none()
     doc_hash: str | None = _omitted_when_none()
     filtered: dict[str, Any] | None = _omitted_when_none()
+    # the exact text the model read: after its chat template, with the tokenizer's special tokens
+    model_input: str | None = _omitted_when_none()
 
 
 class SampleScores(BaseModel):

@@ -54,9 +54,15 @@ class HubSource(_SourceModel):
     split_names: dict[str, str] = Field(default_factory=dict)  # our split -> hub split
 
 
+DATA_FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".csv", ".parquet")
+
+
 class DataSpec(_SourceModel):
     split: str
     fewshot_split: str | None = None
+    # The task's own files (lm-eval's `dataset_path: json` + `data_files`): one path for `split`,
+    # or split -> path; relative to the task file's folder.
+    data_files: str | dict[str, str] | None = None
     offline: OfflineSource | None = None
     hub: HubSource | None = None
 
@@ -73,6 +79,12 @@ class DataSpec(_SourceModel):
             }
             offline = offline.model_copy(update={"splits": splits})
         return self.model_copy(update={"hub": hub, "offline": offline})
+
+    def data_file(self, split: str) -> str | None:
+        """The path `data_files` gives for a split (None when it gives none)."""
+        if isinstance(self.data_files, str):
+            return self.data_files if split == self.split else None
+        return (self.data_files or {}).get(split)
 
 
 def _read_arrow_dir(folder: Path) -> list[Row]:
@@ -106,6 +118,75 @@ def _read_jsonl(path: Path) -> list[Row]:
     if not all(isinstance(row, dict) for row in rows):
         raise UserError(f"{path} has a line that is JSON but not an object; each line must be one JSON object")
     return rows
+
+
+def _read_json(path: Path) -> list[Row]:
+    """A .json file: a list of objects, an object holding one such list (`{"data": [...]}`), or
+    JSON lines under a .json name (as the `datasets` json loader accepts)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            return _read_jsonl(path)
+        raise UserError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}); give a list of objects") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    if isinstance(data, dict):
+        lists = [value for value in data.values() if isinstance(value, list)]
+        data = lists[0] if len(lists) == 1 else data
+    if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+        raise UserError(f"{path} must hold a list of JSON objects (one per item), or one key holding that list")
+    return data
+
+
+def _read_csv(path: Path) -> list[Row]:
+    """A CSV file with a header row; every value is text (an answer "2" is read as index 2)."""
+    import csv
+
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return [dict(row) for row in csv.DictReader(handle)]
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except csv.Error as exc:
+        raise UserError(f"{path} is not valid CSV ({exc})") from None
+
+
+def _read_parquet(path: Path) -> list[Row]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError) as exc:
+        raise UserError(f"{path} is not a readable parquet file ({str(exc).splitlines()[0]})") from None
+
+
+def read_data_file(path: Path) -> list[Row]:
+    """Rows of one of a task's own data files, by its suffix."""
+    name = path.name.lower()
+    if name.endswith((".jsonl", ".jsonl.gz")):
+        return _read_jsonl(path)
+    if name.endswith(".json"):
+        return _read_json(path)
+    if name.endswith(".csv"):
+        return _read_csv(path)
+    if name.endswith(".parquet"):
+        return _read_parquet(path)
+    raise UserError(f"data file {path} is not one of {', '.join(DATA_FILE_SUFFIXES)}; convert it or rename it")
+
+
+def data_file_path(data: DataSpec, split: str, task_dir: Path) -> Path | None:
+    """Where a split's own data file is (None when `data_files` gives none for it); a missing
+    file is a one-line error naming the path as written and where it was looked for."""
+    written = data.data_file(split)
+    if written is None:
+        return None
+    path = task_dir / written
+    if not path.is_file():
+        raise UserError(f"data_files: {split}: {written} does not exist (looked for {path}); paths are "
+                        f"relative to the task file's folder")
+    return path
 
 
 def _read_olmo_requests(path: Path) -> list[Row]:
@@ -209,17 +290,22 @@ def load_split(
     split: str,
     choice: DataSourceChoice,
     local_dir: Path | None,
+    task_dir: Path | None = None,
 ) -> LoadedSplit:
-    """Rows of one split, from the first source that has them (local, offline, hub)."""
+    """Rows of one split, from the first source that has them (--data-dir, the task's own
+    `data_files` beside its file, offline package, hub)."""
     if local_dir is not None:
         rows = _read_local(local_dir, task, split)
         if rows is not None:
             return LoadedSplit(rows, "hub", f"local:{local_dir / task / split}")
-        loaded = load_split(task, data, split, choice, None)
+        loaded = load_split(task, data, split, choice, None, task_dir)
         logger.warning("warning: --data-dir %s has no file for task %s split %s (looked for %s.jsonl, "
                        "%s.jsonl.gz and %s/ there); using %s instead", local_dir, task, split,
                        *[f"{task}/{split}"] * 3, loaded.origin)
         return loaded
+    own_file = data_file_path(data, split, task_dir) if task_dir is not None else None
+    if own_file is not None:
+        return LoadedSplit(read_data_file(own_file), "data_files", f"file:{own_file}")
     offline_split = data.offline.splits.get(split) if data.offline else None
     if choice in ("auto", "offline") and data.offline and offline_split:
         root = package_root(data.offline.module)

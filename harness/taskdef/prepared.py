@@ -118,10 +118,16 @@ class PreparedTask:
         )
 
 
-def _docs(spec: TaskSpec, split: str, options: TaskOptions) -> tuple[list[Doc], str]:
+def load_docs(spec: TaskSpec, split: str, options: TaskOptions) -> tuple[list[Doc], str]:
     """The split's documents: the hook's `to_docs(rows, source_format)` where the task has one,
     else the rows as they are (a row's `id`, or its position, identifies it)."""
-    loaded = load_split(spec.name, spec.data, split, options.data_source, options.data_dir)
+    try:
+        loaded = load_split(spec.name, spec.data, split, options.data_source, options.data_dir,
+                            spec.source_file.parent)
+    except UserError as exc:
+        if not spec.data.data_file(split):
+            raise
+        raise UserError(f"task file {spec.source_file}: {exc}") from None
     to_docs = hook(spec, "to_docs") if spec.hooks and has_hook(spec, "to_docs") else None
     try:
         if to_docs is None:
@@ -136,7 +142,7 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
     """Load the items (and few-shot pool) of one task; fails early with a one-line message."""
     if options.limit is not None and (options.limit <= 0 or (isinstance(options.limit, float) and options.limit >= 1)):
         raise UserError(f"--limit must be a positive number of items or a fraction below 1, not {options.limit}")
-    docs, origin = _docs(spec, spec.data.split, options)
+    docs, origin = load_docs(spec, spec.data.split, options)
     num_fewshot = spec.num_fewshot if options.num_fewshot is None else options.num_fewshot
     if num_fewshot < 0:
         raise UserError(f"--num-fewshot must be 0 or more, not {num_fewshot}")
@@ -146,13 +152,18 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
             pool = hook(spec, spec.fewshot.fixed_hook or "fewshot_examples")()
         elif spec.data.fewshot_split:
             try:
-                pool, _ = _docs(spec, spec.data.fewshot_split, options)
+                pool, _ = load_docs(spec, spec.data.fewshot_split, options)
             except UserError as exc:
                 raise UserError(
                     f"task {spec.name} takes its few-shot examples from the {spec.data.fewshot_split!r} "
                     f"split, which is not available here ({exc}); use --num-fewshot 0, or a local copy "
                     f"of that split with --data-dir"
                 ) from exc
+        elif spec.data.data_files:
+            raise UserError(
+                f"task {spec.name} has no few-shot source: its task file {spec.source_file} sets no "
+                f"`data.fewshot_split` (give one, with its file under `data_files:`), or use --num-fewshot 0"
+            )
         else:
             raise UserError(
                 f"task {spec.name} has no few-shot source available (lm-eval draws its examples "
@@ -225,6 +236,7 @@ def choose_formulation(task: PreparedTask, capabilities: Capabilities, model_nam
         top_p=options.top_p, top_k=options.top_k, stop=None if options.stop is None else tuple(options.stop),
         hook=lambda name: hook(spec, name),
     ))
+    task.formulation.check_primary_metric()
 
 
 GENERATION_OPTIONS = ("temperature", "top_p", "top_k", "stop", "max_new_tokens", "samples_per_problem")

@@ -38,18 +38,44 @@ def template_context(doc: dict[str, Any]) -> dict[str, Any]:
     return context
 
 
+def _fields_hint(doc: dict[str, Any]) -> str:
+    names = ", ".join(str(name) for name in doc)
+    return f"the item's fields are: {names[:200]}"
+
+
 def render(source: str, doc: dict[str, Any], task_name: str) -> str:
     try:
         return _template(source).render(template_context(doc))
     except jinja2.TemplateError as exc:
-        raise UserError(f"task {task_name}: prompt template failed on doc {doc.get('id')}: {exc}") from exc
+        raise UserError(f"task {task_name}: prompt template failed on doc {doc.get('id')}: {exc}; "
+                        f"{_fields_hint(doc)}") from None
 
 
-def evaluate_expression(source: str, doc: dict[str, Any], task_name: str) -> Any:
+def check_syntax(source: str, *, expression: bool) -> str | None:
+    """Why a template (or an expression) does not compile; None when it does."""
     try:
-        return _expression(source)(**template_context(doc))
+        _expression(source) if expression else _template(source)
+    except jinja2.TemplateSyntaxError as exc:
+        return str(exc.message or exc)
+    return None
+
+
+def evaluate_expression(source: str, doc: dict[str, Any], task_name: str, field: str = "") -> Any:
+    """An expression over the document (`field`: the task-file key it came from, for the message)."""
+    where = f"`{field}: {source}`" if field else f"expression {source!r}"
+    try:
+        value = _expression(source)(**template_context(doc))
     except jinja2.TemplateError as exc:
-        raise UserError(f"task {task_name}: expression {source!r} failed: {exc}") from exc
+        raise UserError(f"task {task_name}: {where} failed on doc {doc.get('id')}: {exc}; "
+                        f"{_fields_hint(doc)}") from None
+    except Exception as exc:  # noqa: BLE001 - an expression is user code: any failure is a bad expression
+        raise UserError(f"task {task_name}: {where} failed on doc {doc.get('id')} "
+                        f"({type(exc).__name__}: {exc}); {_fields_hint(doc)}") from None
+    if isinstance(value, jinja2.Undefined):
+        key = f"`{field}:` " if field else ""
+        raise UserError(f"task {task_name}: {where} names nothing doc {doc.get('id')} has; "
+                        f"{_fields_hint(doc)}: add the field to every item or set {key}to the one holding it")
+    return value
 
 
 @dataclass(frozen=True)

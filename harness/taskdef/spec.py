@@ -14,6 +14,7 @@ naming the file, the field and what is allowed.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from pathlib import Path
@@ -136,31 +137,99 @@ def _field_path(location: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in location) or "(top level)"
 
 
-def _one_line(path: Path, error: ValidationError) -> str:
-    """The first problem pydantic found, as one line: file, field, what is wrong or allowed."""
-    first = error.errors()[0]
-    where = _field_path(first["loc"])
-    if first["type"] == "extra_forbidden":
-        section: Any = TaskSpec
-        for part in first["loc"][:-1]:
-            annotation = section.model_fields.get(str(part)) if isinstance(part, str) else None
-            inner = getattr(annotation, "annotation", None) if annotation else None
-            section = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else section
-        allowed = ", ".join(name for name in section.model_fields if name != "source_file")
-        return f"task file {path}: unknown key `{where}`; allowed here: {allowed}"
-    if first["type"] == "missing":
+def _allowed_keys(location: tuple[int | str, ...]) -> list[str]:
+    """The keys the section holding `location`'s last key allows."""
+    section: Any = TaskSpec
+    for part in location[:-1]:
+        annotation = section.model_fields.get(str(part)) if isinstance(part, str) else None
+        inner = getattr(annotation, "annotation", None) if annotation else None
+        section = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else section
+    return [name for name in section.model_fields if name != "source_file"]
+
+
+def _problem_line(path: Path, problem: Any) -> str:
+    """One pydantic problem as one line: file, field, what is wrong and what is allowed."""
+    where = _field_path(problem["loc"])
+    if problem["type"] == "extra_forbidden":
+        allowed = _allowed_keys(problem["loc"])
+        near = difflib.get_close_matches(str(problem["loc"][-1]), allowed, n=1, cutoff=0.6)
+        hint = f"did you mean `{near[0]}`? " if near else ""
+        return f"task file {path}: unknown key `{where}`; {hint}allowed here: {', '.join(allowed)}"
+    if problem["type"] == "missing":
         return f"task file {path}: the required key `{where}` is missing"
-    message = first["msg"].removeprefix("Value error, ")
-    return f"task file {path}: `{where}`: {message} (got {first.get('input')!r})"
+    message = problem["msg"].removeprefix("Value error, ")
+    return f"task file {path}: `{where}`: {message} (got {problem.get('input')!r})"
+
+
+def _problem_lines(path: Path, error: ValidationError) -> list[str]:
+    return [_problem_line(path, problem) for problem in error.errors()]
+
+
+# Task-file fields that are Jinja2 expressions; the other prompt fields are templates.
+_EXPRESSIONS = ("choices", "answer", "contexts", "rolling_text")
+_TEMPLATES = ("text", "description", "target", "letter_text", "continuation")
+
+
+def semantic_problems(spec: TaskSpec) -> list[str]:
+    """What the schema alone cannot see: a template that does not compile, a formulation the task's
+    shape does not have, a hook module that is not there. One line each. (A primary metric the task
+    does not report is found when its formulation is built: `Shape.check_primary_metric`.)"""
+    from evalboard.taskdef.prompting import check_syntax
+    from evalboard.taskdef.shapes import shapes_for
+
+    where = f"task file {spec.source_file}"
+    problems = []
+    for field in (*_TEMPLATES, *_EXPRESSIONS):
+        source = getattr(spec.prompt, field)
+        why = check_syntax(source, expression=field in _EXPRESSIONS) if source else None
+        if why:
+            kind = "expression" if field in _EXPRESSIONS else "template"
+            problems.append(f"{where}: `prompt.{field}: {source}` is not a valid Jinja2 {kind} ({why})")
+    shapes = shapes_for(spec.type)
+    if spec.formulations is not None:
+        unknown = sorted(set(spec.formulations) - {shape.formulation for shape in shapes})
+        if unknown:
+            problems.append(f"{where}: `formulations`: {', '.join(unknown)} do not exist for type {spec.type}; "
+                            f"it has {', '.join(shape.formulation for shape in shapes)}")
+    if spec.hooks and not (spec.source_file.parent / f"{spec.hooks}.py").is_file():
+        problems.append(f"{where}: `hooks: {spec.hooks}` names {spec.source_file.parent / spec.hooks}.py, which "
+                        f"does not exist; a task file alone needs no hooks: remove the key")
+    hook_names = [name for name in (spec.scorer, spec.batch_scorer, spec.fewshot.fixed_hook) if name]
+    if hook_names and not spec.hooks:
+        problems.append(f"{where}: hook function(s) {', '.join(hook_names)} are named but there is no `hooks:` "
+                        f"module to find them in; add `hooks: NAME` (NAME.py beside the task file)")
+    return problems
 
 
 def parse_task_spec(raw: Any, path: Path) -> TaskSpec:
     if not isinstance(raw, dict):
         raise UserError(f"task file {path} must be a YAML mapping with name, type, data, prompt")
     try:
-        return TaskSpec.model_validate({**raw, "source_file": path})
+        spec = TaskSpec.model_validate({**raw, "source_file": path})
     except ValidationError as exc:
-        raise UserError(_one_line(path, exc)) from None
+        lines = _problem_lines(path, exc)
+        more = f" (and {len(lines) - 1} more; `evalboard validate {path}` lists them)" if len(lines) > 1 else ""
+        raise UserError(lines[0] + more) from None
+    problems = semantic_problems(spec)
+    if problems:
+        raise UserError(problems[0])
+    return spec
+
+
+def task_file_problems(path: Path) -> tuple[TaskSpec | None, list[str]]:
+    """Every problem of one task file, one line each (what `evalboard validate` prints), and the
+    parsed task when the schema accepts it."""
+    try:
+        raw = _with_includes(_read_yaml(path), path)
+    except UserError as exc:
+        return None, [str(exc)]
+    if not isinstance(raw, dict):
+        return None, [f"task file {path} must be a YAML mapping with name, type, data, prompt"]
+    try:
+        spec = TaskSpec.model_validate({**raw, "source_file": path})
+    except ValidationError as exc:
+        return None, _problem_lines(path, exc)
+    return spec, semantic_problems(spec)
 
 
 def _read_yaml(path: Path) -> Any:

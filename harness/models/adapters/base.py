@@ -14,6 +14,7 @@ from evalboard.requests import (
     Capabilities,
     GenerateRequest,
     LoglikelihoodRequest,
+    Prompt,
     Response,
     RollingLoglikelihoodRequest,
 )
@@ -95,6 +96,12 @@ class ModelAdapter(ABC):
 
     def generate(self, requests: Sequence[GenerateRequest], on_result: ResultCallback) -> None:
         raise UserError(f"model {self.spec.raw} cannot generate text")
+
+    def model_input(self, prompt: Prompt) -> str | None:
+        """The exact text the model receives for a prompt (after its chat template, with the special
+        tokens its tokenizer adds), where this side renders it; None where the provider's server
+        renders it out of sight (hosted chat APIs)."""
+        return None
 
     def usage_summary(self) -> dict[str, Any]:
         """Run-level counters (requests sent, retries, failures...)."""

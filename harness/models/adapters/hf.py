@@ -27,7 +27,14 @@ from evalboard.models.memory import release_free_memory
 from evalboard.models.prefix_scoring import PrefixScorer
 from evalboard.models.rolling import WindowSums, rolling_windows
 from evalboard.models.spec_options import number_option
-from evalboard.models.tokenization import encode, encode_pair, prefix_token, render_chat, tokenizer_identity
+from evalboard.models.tokenization import (
+    encode,
+    encode_pair,
+    model_input_text,
+    prefix_token,
+    render_chat,
+    tokenizer_identity,
+)
 from evalboard.requests import (
     GenerateRequest,
     LoglikelihoodRequest,
@@ -197,6 +204,9 @@ class HFAdapter(ModelAdapter):
 
     def render(self, prompt: Prompt) -> str:
         return render_chat(self.tokenizer, prompt)
+
+    def model_input(self, prompt: Prompt) -> str:
+        return model_input_text(self.tokenizer, prompt)
 
     def encode(self, text: str) -> list[int]:
         return encode(self.tokenizer, text)

@@ -41,10 +41,18 @@ from evalboard.models.adapters.base import (
 from evalboard.models.remote import NonRetryableError, RemotePolicy, RemoteRunner, run_sync
 from evalboard.models.rolling import WindowSums, rolling_windows
 from evalboard.models.spec_options import number_option
-from evalboard.models.tokenization import encode, encode_pair, prefix_token, render_chat, tokenizer_identity
+from evalboard.models.tokenization import (
+    encode,
+    encode_pair,
+    model_input_text,
+    prefix_token,
+    render_chat,
+    tokenizer_identity,
+)
 from evalboard.requests import (
     GenerateRequest,
     LoglikelihoodRequest,
+    Prompt,
     Response,
     RollingLoglikelihoodRequest,
     Usage,
@@ -160,6 +168,13 @@ class OpenAICompatibleAdapter(ModelAdapter):
             if explicit:
                 raise UserError(f"cannot load tokenizer {explicit!r}: {str(exc).splitlines()[0][:160]}") from None
             return None
+
+    def model_input(self, prompt: Prompt) -> str | None:
+        """With the tokenizer, what the server's model reads (vLLM applies the same chat template to
+        a chat request); without it, a plain prompt as sent (the server tokenises it)."""
+        if self.tokenizer is not None:
+            return model_input_text(self.tokenizer, prompt)
+        return prompt if isinstance(prompt, str) else None
 
     # -- description
 

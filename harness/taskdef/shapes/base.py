@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -82,6 +83,28 @@ class Shape(ABC):
 
     def primary_metric(self) -> str:
         return self.spec.primary_metric
+
+    @classmethod
+    def metric_names(cls, spec: TaskSpec) -> frozenset[str] | None:
+        """The metrics this formulation reports for the task, known from the task file alone
+        (None: a scorer hook decides them). `<metric>_macro` averages come on top with a group_field."""
+        return None
+
+    def check_primary_metric(self) -> None:
+        """A primary metric the task does not report would leave an empty leaderboard column: a
+        one-line error naming the file and the metrics there are (None known: a hook decides)."""
+        known = self.metric_names(self.spec)
+        if known is None:
+            return
+        metrics = sorted(known)
+        if self.spec.group_field:
+            metrics += [f"{metric}_macro" for metric in metrics]
+        primary = self.primary_metric()
+        if primary not in metrics:
+            near = difflib.get_close_matches(primary, metrics, n=1, cutoff=0.6)
+            hint = f"did you mean `{near[0]}`? " if near else ""
+            raise UserError(f"task file {self.spec.source_file}: `primary_metric: {primary}` is not a metric the "
+                            f"{self.formulation} formulation reports; {hint}it reports: {', '.join(metrics)}")
 
     def _assemble(self, doc: Doc, shots: Sequence[Doc], question_template: str,
                   answer_of: Callable[[Doc], str]) -> Prompt:

@@ -25,6 +25,7 @@ from evalboard.errors import UserError
 from evalboard.requests import GenerateRequest, GenerationParams, LoglikelihoodRequest, Prompt, Request, Response
 from evalboard.taskdef.prompting import LETTERS, Turn, assemble, evaluate_expression, render
 from evalboard.taskdef.shapes.base import Doc, Scores, Shape, ShapeContext, register_shape
+from evalboard.taskdef.spec import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -37,25 +38,42 @@ class ChoiceResult:
     gold: int
 
 
+def task_where(spec: TaskSpec) -> str:
+    """How a per-item error names the task: its name and its file."""
+    return f"{spec.name} ({spec.source_file})"
+
+
+def option_list(spec: TaskSpec, field: str, doc: Doc) -> list[str]:
+    """The options an expression gives for one document (`field`: `choices` or `contexts`): a list
+    of texts, or a one-line error saying what it gave instead and how to write it."""
+    source = getattr(spec.prompt, field)
+    value = evaluate_expression(source, doc, task_where(spec), f"prompt.{field}")
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, (str, int, float)) for v in value):
+        raise UserError(f"task {task_where(spec)}: `prompt.{field}: {source}` gives {value!r:.80} for doc "
+                        f"{doc.get('id')}, not a list of texts; name a list field or write a list such as "
+                        f"`{field}: \"[A, B, C, D]\"`")
+    return [str(v) for v in value]
+
+
 def gold_index(doc: Doc, options: Sequence[str], expression: str, task: str) -> int:
     """The gold option's index, from an index, a letter ("B") or the option's own text."""
-    gold = evaluate_expression(expression, doc, task)
+    gold = evaluate_expression(expression, doc, task, "prompt.answer")
+    fix = "give `prompt.answer` as an index from 0, a letter or a choice's exact text"
     if isinstance(gold, bool) or not isinstance(gold, (int, str)):
-        raise UserError(f"task {task}: the answer of doc {doc.get('id')} is {gold!r}; give an index, "
-                        f"a letter or the choice's text")
+        raise UserError(f"task {task}: the answer of doc {doc.get('id')} is {gold!r}; {fix}")
     if isinstance(gold, str):
         if gold in options:
             return list(options).index(gold)
-        if len(gold) == 1 and gold.upper() in LETTERS[: len(options)]:
-            return LETTERS.index(gold.upper())
+        if len(gold.strip()) == 1 and gold.strip().upper() in LETTERS[: len(options)]:
+            return LETTERS.index(gold.strip().upper())
         if gold.strip().isdigit():
             gold = int(gold.strip())
         else:
             raise UserError(f"task {task}: the answer {gold!r} of doc {doc.get('id')} is neither a choice, "
-                            f"a letter A-{LETTERS[len(options) - 1]} nor an index")
+                            f"a letter A-{LETTERS[len(options) - 1]} nor an index; {fix}")
     if not 0 <= gold < len(options):
         raise UserError(f"task {task}: the answer index {gold} of doc {doc.get('id')} is out of range "
-                        f"for its {len(options)} choices")
+                        f"for its {len(options)} choices (0-{len(options) - 1}); {fix}")
     return gold
 
 
@@ -70,14 +88,18 @@ class _Loglikelihood(Shape):
         self.scorer = context.hook_function(self.spec.scorer) if self.spec.scorer else None
 
     def options(self, doc: Doc) -> list[str]:
-        return [str(c) for c in evaluate_expression(self.spec.prompt.choices, doc, self.spec.name)]
+        return option_list(self.spec, "choices", doc)
 
     def target(self, doc: Doc) -> int:
-        return gold_index(doc, self.options(doc), self.spec.prompt.answer, self.spec.name)
+        return gold_index(doc, self.options(doc), self.spec.prompt.answer, task_where(self.spec))
 
     def _delimiter(self) -> str:
         # In chat form the answer opens the assistant turn, so no delimiter goes before it.
         return "" if self.style.apply_chat_template else self.spec.prompt.target_delimiter
+
+    @classmethod
+    def metric_names(cls, spec: TaskSpec) -> frozenset[str] | None:
+        return None if spec.scorer else frozenset({"acc", "acc_norm"})
 
     def score(self, doc: Doc, responses: Sequence[Response]) -> Scores:
         logprobs = [float(r.logprob) for r in responses]  # type: ignore[arg-type]
@@ -104,6 +126,7 @@ class LoglikelihoodChoice(_Loglikelihood):
 
     def requests(self, doc: Doc, shots: Sequence[Doc]) -> list[Request]:
         context = self.prompt(doc, shots)
+        self.target(doc)  # a bad gold answer is an error before anything is asked, not after
         return [LoglikelihoodRequest(context, f"{self._delimiter()}{choice}") for choice in self.options(doc)]
 
 
@@ -115,7 +138,7 @@ class MultipleInputs(_Loglikelihood):
     task_type = "multiple_inputs"
 
     def options(self, doc: Doc) -> list[str]:
-        return [str(c) for c in evaluate_expression(self.spec.prompt.contexts, doc, self.spec.name)]
+        return option_list(self.spec, "contexts", doc)
 
     def _continuation(self, doc: Doc) -> str:
         return render(self.spec.prompt.continuation, doc, self.spec.name)
@@ -134,6 +157,7 @@ class MultipleInputs(_Loglikelihood):
 
     def requests(self, doc: Doc, shots: Sequence[Doc]) -> list[Request]:
         continuation = f"{self._delimiter()}{self._continuation(doc)}"
+        self.target(doc)  # a bad gold answer is an error before anything is asked, not after
         return [LoglikelihoodRequest(self._prompt_with(doc, shots, i), continuation)
                 for i in range(len(self.options(doc)))]
 
@@ -161,16 +185,17 @@ class LetterChoice(Shape):
     params = GenerationParams(max_new_tokens=32, stop=("\n\n",))
 
     def _options(self, doc: Doc) -> list[str]:
-        return [str(c) for c in evaluate_expression(self.spec.prompt.choices, doc, self.spec.name)]
+        return option_list(self.spec, "choices", doc)
 
     def target(self, doc: Doc) -> str:
-        return LETTERS[gold_index(doc, self._options(doc), self.spec.prompt.answer, self.spec.name)]
+        return LETTERS[gold_index(doc, self._options(doc), self.spec.prompt.answer, task_where(self.spec))]
 
     def prompt(self, doc: Doc, shots: Sequence[Doc]) -> Prompt:
         template = self.spec.prompt.letter_text or self.spec.prompt.text
         return self._assemble(doc, shots, template, self.target)
 
     def requests(self, doc: Doc, shots: Sequence[Doc]) -> list[Request]:
+        self.target(doc)  # a bad gold answer is an error before anything is asked, not after
         return [GenerateRequest(self.prompt(doc, shots), self.params or GenerationParams())]
 
     def score(self, doc: Doc, responses: Sequence[Response]) -> Scores:
@@ -179,3 +204,7 @@ class LetterChoice(Shape):
 
     def primary_metric(self) -> str:
         return "acc"  # the letter formulation has no length-normalised variant
+
+    @classmethod
+    def metric_names(cls, spec: TaskSpec) -> frozenset[str] | None:
+        return frozenset({"acc", "answered"})

@@ -17,6 +17,7 @@ from evalboard.taskdef.prompting import render
 from evalboard.taskdef.scorers.filters import Step, build_pipeline
 from evalboard.taskdef.scorers.text_metrics import Metric, build_metric
 from evalboard.taskdef.shapes.base import Doc, Scores, Shape, ShapeContext, register_alias, register_shape
+from evalboard.taskdef.spec import TaskSpec
 
 
 def _identity(responses: list[str]) -> list[str]:
@@ -58,6 +59,13 @@ class FreeGeneration(Shape):
         if not (self.metrics or self.scorer or self.batch_scorer):
             raise UserError(f"task {spec.name} is a generate task with no `metrics:` and no scorer or "
                             f"batch_scorer hook; add e.g. `metrics: [{{metric: exact_match}}]`")
+
+    @classmethod
+    def metric_names(cls, spec: TaskSpec) -> frozenset[str] | None:
+        if spec.scorer or spec.batch_scorer:
+            return None
+        pipelines = [p.name for p in spec.filters] or ["none"]
+        return frozenset(f"{m.metric},{p}" for m in spec.metrics for p in pipelines)
 
     def target(self, doc: Doc) -> Any:
         return render(self.spec.prompt.target, doc, self.spec.name) if self.spec.prompt.target else None

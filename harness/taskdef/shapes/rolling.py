@@ -23,6 +23,7 @@ from evalboard.requests import Prompt, Request, Response, RollingLoglikelihoodRe
 from evalboard.stats import MetricValue
 from evalboard.taskdef.prompting import evaluate_expression
 from evalboard.taskdef.shapes.base import Doc, Scores, Shape, ShapeContext, register_shape
+from evalboard.taskdef.spec import TaskSpec
 
 
 def count_words(text: str) -> int:
@@ -64,6 +65,10 @@ class RollingLoglikelihood(Shape):
     def __init__(self, context: ShapeContext) -> None:
         super().__init__(context)
         self.scorer = context.hook_function(self.spec.scorer) if self.spec.scorer else None
+
+    @classmethod
+    def metric_names(cls, spec: TaskSpec) -> frozenset[str] | None:
+        return None if spec.scorer else frozenset(cls.aggregations)
 
     def text(self, doc: Doc) -> str:
         text = evaluate_expression(self.spec.prompt.rolling_text, doc, self.spec.name)
