@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from evalboard import stats
 from evalboard.errors import UserError
+from evalboard.records.frames import choice_pick
 from evalboard.records.run_record import RunRecord, SampleLine
 from pydantic import BaseModel
 
@@ -307,16 +308,11 @@ def pair_units(task: str, metric: str, base_samples: list[SampleLine],
 def _chosen_choice(sample: SampleLine, metric: str) -> str | None:
     """For a loglikelihood multiple-choice item: the choice the metric picked (acc: highest
     loglikelihood; acc_norm: highest loglikelihood per character)."""
-    requests, responses = sample.requests, sample.responses
-    if metric not in ("acc", "acc_norm") or not requests or len(requests) != len(responses):
+    if metric not in ("acc", "acc_norm"):
         return None
-    choices = [r.continuation for r in requests if r.continuation is not None]
-    logprobs = [r.logprob for r in responses if r.logprob is not None]
-    if len(choices) != len(requests) or len(logprobs) != len(responses):
-        return None
-    if metric == "acc_norm":
-        logprobs = [lp / max(1, len(c)) for lp, c in zip(logprobs, choices)]
-    return choices[max(range(len(choices)), key=logprobs.__getitem__)].strip()
+    pick = choice_pick(sample, normalised=metric == "acc_norm")
+    continuation = sample.requests[pick].continuation if pick is not None else None
+    return continuation.strip() if continuation is not None else None
 
 
 def answer_of(sample: SampleLine, metric: str) -> str | None:
