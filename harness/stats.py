@@ -23,7 +23,6 @@ from statistics import NormalDist
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy.special import bdtr, betaincinv  # binomial CDF; scipy.stats would add ~1 s of import time
 
 __all__ = [
     "ExactPairedInterval",
@@ -129,6 +128,8 @@ def mcnemar_exact(b: int, c: int) -> float:
     n = b + c
     if n == 0:
         return 1.0
+    from scipy.special import bdtr  # binomial CDF; imported here: scipy costs ~0.5 s to import
+
     return float(min(1.0, 2.0 * bdtr(min(b, c), n, 0.5)))
 
 
@@ -139,6 +140,8 @@ def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[f
         raise ValueError(f"level must be in (0, 1), got {level}")
     if trials < 0 or not 0 <= successes <= trials:
         raise ValueError(f"need 0 <= successes <= trials, got {successes} of {trials}")
+    from scipy.special import betaincinv  # imported here: scipy costs ~0.5 s to import
+
     tail = (1.0 - level) / 2.0
     low = 0.0 if successes == 0 else float(betaincinv(successes, trials - successes + 1, tail))
     high = 1.0 if successes == trials else float(betaincinv(successes + 1, trials - successes, 1.0 - tail))

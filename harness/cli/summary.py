@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from evalboard.cli.progress import clear_progress
 from evalboard.records.run_record import RunRecord
 
 
@@ -26,4 +27,5 @@ def format_summary(record: RunRecord) -> str:
 
 
 def print_summary(record: RunRecord) -> None:
+    clear_progress()
     print(format_summary(record))

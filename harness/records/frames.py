@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
-
     from evalboard.records.run_record import RunRecord, SampleLine
 
 

@@ -131,6 +131,9 @@ class TaskResult(_Record):
     samples_file: str | None = None
     groups: int | None = _omitted_when_none()
     lm_eval_version: int | float | str | None = _omitted_when_none()
+    # An imported task that joined the evalboard task it is the same as: the fingerprint the other
+    # harness's definition gave it (kept for provenance; task_fingerprint is then evalboard's).
+    source_fingerprint: str | None = _omitted_when_none()
 
 
 # --- samples/<task>.jsonl --------------------------------------------------------------------
