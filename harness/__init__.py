@@ -29,6 +29,7 @@ _PUBLIC = {
     "RunRecord": "evalboard.records.run_record",
     "load_run": "evalboard.records.run_record",
     "list_runs": "evalboard.records.store",
+    "results_df": "evalboard.leaderboard.results_frame",
     "compare_runs": "evalboard.comparison.compare",
     "build_leaderboard": "evalboard.leaderboard.build",
     "discover_tasks": "evalboard.taskdef.registry",

@@ -27,7 +27,7 @@ from evalboard.leaderboard.runs import (
     Column,
     ModelInfo,
 )
-from evalboard.leaderboard.table import Cell, average, board_columns, cell_grid, higher_is_better
+from evalboard.leaderboard.table import Cell, average, averaged_columns, board_columns, cell_grid, higher_is_better
 from evalboard.records.run_record import MetricResult, RunRecord, SampleLine, TaskResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -309,12 +309,13 @@ def page_context(board: Board, runs_by_id: dict[str, RunRecord]) -> dict[str, An
     column_views = _column_views(columns, grid, higher, taken)
     overall = board.ratings[board.ratings["task"] == OVERALL].set_index("model") if not board.ratings.empty else None
     all_percent = all(v["percent"] for v in column_views) if column_views else True
-    averaged_total = sum(1 for c in columns if higher.get(c, True))
+    counted = averaged_columns(cells, columns, higher)
+    averaged_total = len(counted)
 
     rows: list[dict[str, Any]] = []
     for label in sorted(board.models):
         info = board.models[label]
-        mean, covered = average(grid, label, columns, higher)
+        mean, covered = average(grid, label, counted, higher)
         rating = overall.loc[label] if overall is not None and label in overall.index else None
         rows.append({
             "model": label, "anchor": model_anchor[label], "access": info.access,
@@ -349,7 +350,10 @@ def page_context(board: Board, runs_by_id: dict[str, RunRecord]) -> dict[str, An
         cost_rows.append((name, info.access,
                           info.cost_per_1k_items_usd if info.cost_per_1k_items_usd is not None else math.nan,
                           float(row["_mean"]), not row["partial"]))
-    cost_chart = charts.cost_chart(cost_rows, all_percent)
+    # With no priced model (all self-hosted, on the $0 line) there is no cost to compare: a note,
+    # not a large chart of one vertical line.
+    priced = any(math.isfinite(r[2]) and r[2] > 0 for r in cost_rows)
+    cost_chart = charts.cost_chart(cost_rows, all_percent) if priced else None
     unplotted = sorted(r[0] for r in cost_rows if not (math.isfinite(r[2]) and math.isfinite(r[3])))
 
     bar_charts = []
@@ -381,6 +385,7 @@ def page_context(board: Board, runs_by_id: dict[str, RunRecord]) -> dict[str, An
         "rounds": board.rounds,
         "seed": board.seed,
         "cost_chart": cost_chart,
+        "priced": priced,
         "unplotted": unplotted,
         "bar_charts": bar_charts,
         "models": _model_views(board, model_anchor, runs_by_id),

@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 from evalboard.fingerprint import stable_hash
-from evalboard.records.run_record import HarnessInfo, RunRecord
+from evalboard.records.run_record import HarnessInfo, RunRecord, TaskResult
 
 CURRENT = "current"
 SUPERSEDED = "superseded"
@@ -38,7 +38,7 @@ DIFFERS = "differs"
 CELL_COLUMNS = [
     "run_id", "created_at", "model", "spec", "model_fp", "task", "column", "formulation", "num_fewshot",
     "metric", "variant", "higher_is_better", "value", "stderr", "n", "task_fp", "items_hash", "n_items",
-    "failed_items", "samples_path", "status", "reason",
+    "failed_items", "samples_path", "imported", "status", "reason",
 ]
 
 
@@ -87,10 +87,12 @@ class ModelInfo:
         return {True: "open", False: "closed"}.get(self.open_weights, "unknown")  # type: ignore[arg-type]
 
 
-def run_variant(record: RunRecord) -> str:
-    """How a run's prompts were dressed and where its numbers came from, as a short tag."""
+def run_variant(record: RunRecord, entry: TaskResult | None = None) -> str:
+    """How a run's prompts were dressed and where its numbers came from, as a short tag. An
+    imported task that joined the evalboard task it mirrors (`entry.source_fingerprint`) was
+    measured the same way as evalboard's own, so it carries no import tag."""
     parts = []
-    if record.imported is not None:
+    if record.imported is not None and (entry is None or entry.source_fingerprint is None):
         parts.append(record.imported.from_)
     style = record.settings.style
     if style.apply_chat_template:
@@ -110,8 +112,8 @@ def _number(value: Any) -> float:
 
 def _run_cells(record: RunRecord) -> Iterable[dict[str, Any]]:
     model = record.model
-    variant = run_variant(record)
     for task, entry in sorted(record.tasks.items()):
+        variant = run_variant(record, entry)
         metric = entry.primary_metric
         value = entry.metrics.get(metric)  # None: the primary metric was never computed (no item scored)
         column = Column(task, entry.formulation, entry.num_fewshot, metric, variant)
@@ -137,6 +139,7 @@ def _run_cells(record: RunRecord) -> Iterable[dict[str, Any]]:
             "n_items": entry.n_items,
             "failed_items": entry.failed_items,
             "samples_path": str(samples_path) if samples_path is not None else None,
+            "imported": record.imported is not None,
         }
 
 

@@ -71,6 +71,18 @@ def higher_is_better(cells: pd.DataFrame) -> dict[Column, bool]:
     return dict(zip(latest["column"], latest["higher_is_better"].astype(bool)))
 
 
+def averaged_columns(cells: pd.DataFrame, columns: list[Column], higher: dict[Column, bool]) -> list[Column]:
+    """The columns an average is taken over: higher-is-better ones that evalboard itself measured
+    for some model (all of them on a board of imported results only). A column only imported
+    results fill (an lm-eval task no evalboard task mirrors) is shown but left out, so importing
+    it does not make every other model's average partial (nor empty the Pareto front, which only
+    complete averages can join)."""
+    native = set(cells.loc[~cells["imported"].astype(bool), "column"]) if "imported" in cells.columns else set()
+    if not native:  # a board of imported results only: every column counts
+        native = set(columns)
+    return [c for c in columns if higher.get(c, True) and c in native]
+
+
 def average(grid: dict[tuple[str, Column], Cell], model: str, columns: list[Column],
             higher: dict[Column, bool]) -> tuple[float, int]:
     """(mean of the model's current cells over higher-is-better columns, how many cells that is)."""
@@ -86,11 +98,12 @@ def score_table(cells: pd.DataFrame, models: dict[str, ModelInfo]) -> pd.DataFra
     grid = cell_grid(cells)
     columns = board_columns(cells)
     higher = higher_is_better(cells)
-    averaged = sum(1 for c in columns if higher.get(c, True))
+    counted = averaged_columns(cells, columns, higher)
+    averaged = len(counted)
     rows: list[dict[str, Any]] = []
     for label in sorted(models):
         info = models[label]
-        mean, covered = average(grid, label, columns, higher)
+        mean, covered = average(grid, label, counted, higher)
         row: dict[str, Any] = {
             "model": label,
             "spec": info.spec,

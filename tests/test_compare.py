@@ -37,8 +37,11 @@ def test_items_are_paired_by_id_not_by_position() -> None:
     assert [i.doc_id for i in task.better] == [f"q-{i}" for i in range(10, 18)]
     assert [i.doc_id for i in task.worse] == ["q-0", "q-1"]
     assert task.worse[0].base_score == 1.0 and task.worse[0].candidate_score == 0.0
-    expected = stats.paired_difference_ci([v for _, v in CAND_20], [v for _, v in BASE_20])
+    # the interval inverts the same exact test: p > 0.05, so it must include 0 (a normal interval
+    # would not: [+0.012, +0.588])
+    expected = stats.mcnemar_exact_ci(2, 8, 20)
     assert (task.ci_low, task.ci_high) == pytest.approx((expected.ci_low, expected.ci_high))
+    assert task.ci_low < 0 < task.ci_high
     # one pick shown per side: the base preferred " yes" (logprob -1.0) where it was right
     assert task.worse[0].base_answer == "yes" and task.worse[0].candidate_answer == "no"
     assert task.worse[0].target == "yes"  # the gold index 0, shown as its choice

@@ -173,11 +173,19 @@ def test_one_shot_compare_finds_the_improvement_and_the_forgetting(
     assert "seq_tools regressed" in (report / "c.md").read_text()
     assert 'data-task="seq_tools" data-verdict="regressed"' in (report / "c.html").read_text()
 
-    # The same command again asks the model nothing: every answer comes from the response cache.
+    # The same command again asks the model nothing: every answer comes from the response cache,
+    # and the saved runs are the same runs, so they are reused rather than copied.
     code, _, err = compare_cli(capsys, monkeypatch, *args)
     assert code == 1
+    reused = re.findall(r"^  run (\S+) reused: (\d+) requests, all from the cache", err, flags=re.MULTILINE)
+    assert sorted(r for r, _ in reused) == sorted([base_run.run_id, cand_run.run_id]), err
+    assert all(int(asked) > 200 for _, asked in reused)
+    assert len(list_runs(results)) == 2
+    # a changed label is another run: saved, with its answers still all from the cache
+    code, _, err = compare_cli(capsys, monkeypatch, *args, "--base-label", "base")
     counts = re.findall(r"^  run \S+: (\d+) requests, (\d+) from cache$", err, flags=re.MULTILINE)
-    assert len(counts) == 2 and all(int(asked) > 200 and asked == cached for asked, cached in counts), err
+    assert len(counts) == 1 and counts[0][0] == counts[0][1], err
+    assert len(list_runs(results)) == 3
 
 
 def test_a_broken_adapter_regresses_significantly(tiny_model, adapters, task_dirs, tmp_path, capsys,

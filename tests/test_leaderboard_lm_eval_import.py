@@ -81,7 +81,71 @@ def test_imported_runs_get_their_own_columns_and_ratings(lm_eval_output: Path, t
     build_leaderboard(store, tmp_path / "site" / "index.html", rounds=50, cache=False)
     scores = json.loads((tmp_path / "site" / "scores.json").read_text())
     assert [c["id"] for c in scores["columns"]] == ["ref_arc_easy|loglikelihood|0-shot|acc|lm-eval"]
-    assert {m["model"].endswith("(lm-eval)") for m in scores["models"]} == {True}
+    # labelled with the model's own name (its folder), not the path lm-eval loaded it from
+    assert sorted(m["model"] for m in scores["models"]) == ["tiny-llama0", "tiny-other"]
     ratings = json.loads((tmp_path / "site" / "ratings.json").read_text())["ratings"]
     overall = [r for r in ratings if r["task"] == "(overall)"]
     assert len(overall) == 2 and all(r["items"] == 5 for r in overall)
+
+
+def _as_lm_eval_arc_easy(lm_eval_output: Path, target: Path, edit_prompt: bool = False) -> Path:
+    """The fixture's output as lm-eval names it when run on its own `arc_easy` (the Hub copy is
+    unreachable here, so the fixture ran lm-eval's arc_easy config on the same local items under
+    another name). `edit_prompt` changes one logged prompt: no longer the same requests."""
+    for source in lm_eval_output.rglob("*_*.json*"):
+        text = source.read_text().replace("ref_arc_easy", "arc_easy")
+        if edit_prompt and source.name.startswith("samples_"):
+            text = text.replace("Question:", "Q:", 1)
+        out = target / source.relative_to(lm_eval_output).parent / source.name.replace("ref_arc_easy", "arc_easy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    return target
+
+
+def test_an_imported_task_that_is_the_mirrored_one_joins_its_column(lm_eval_output: Path, tiny_model: Path,
+                                                                     tmp_path: Path) -> None:
+    import evalboard
+
+    store = tmp_path / "results"
+    own = evalboard.evaluate(f"hf:{tiny_model}", "arc_easy", limit=5, output_dir=store, label="evalboard-tiny")
+    source = _as_lm_eval_arc_easy(lm_eval_output, tmp_path / "lm-eval")
+    result = run_evalboard("import", "lm-eval", str(source), "--results", str(store))
+    assert result.returncode == 0, result.stderr
+    assert "joined: lm-eval arc_easy is evalboard's arc_easy" in result.stdout
+    imported = [r for r in list_runs(store) if r.imported is not None]
+    assert len(imported) == 2
+    for record in imported:
+        entry = record.tasks["arc_easy"]
+        assert entry.task_fingerprint == own.tasks["arc_easy"].task_fingerprint  # evalboard's own
+        assert entry.source_fingerprint and entry.source_fingerprint != entry.task_fingerprint  # lm-eval's kept
+        assert entry.primary_metric == "acc_norm" and entry.items_hash == own.tasks["arc_easy"].items_hash
+        ids = [s.doc_id for s in load_run(record.path).load_samples("arc_easy")]
+        assert ids == [s.doc_id for s in own.samples["arc_easy"]]
+    # the same model measured by both harnesses: the same numbers (lm-eval's hf backend vs ours)
+    same = next(r for r in imported if r.model.label == "tiny-llama0")
+    assert same.metric("arc_easy", "acc_norm") == pytest.approx(own.metric("arc_easy", "acc_norm"))
+
+    build_leaderboard(store, tmp_path / "site" / "index.html", rounds=50, cache=False)
+    scores = json.loads((tmp_path / "site" / "scores.json").read_text())
+    assert [c["id"] for c in scores["columns"]] == ["arc_easy|loglikelihood|0-shot|acc_norm"]
+    assert len(scores["models"]) == 3
+    # an lm-eval-only column (the unjoined ref task) beside it leaves every average complete
+    run_evalboard("import", "lm-eval", str(lm_eval_output), "--results", str(store))
+    build_leaderboard(store, tmp_path / "site" / "index.html", rounds=50, cache=False)
+    scores = json.loads((tmp_path / "site" / "scores.json").read_text())
+    assert len(scores["columns"]) == 2
+    from evalboard.leaderboard.runs import load_cells, model_infos
+    from evalboard.leaderboard.table import score_table
+
+    runs = list_runs(store)
+    cells = load_cells(runs)
+    table = score_table(cells, model_infos(cells, runs)).set_index("model")
+    assert table.loc["evalboard-tiny", "columns_averaged"] == table.loc["evalboard-tiny", "columns_total"] == 1
+
+
+def test_an_imported_task_asked_differently_keeps_its_own_column(lm_eval_output: Path, tmp_path: Path) -> None:
+    store = tmp_path / "results"
+    source = _as_lm_eval_arc_easy(lm_eval_output, tmp_path / "lm-eval", edit_prompt=True)
+    result = run_evalboard("import", "lm-eval", str(source), "--results", str(store))
+    assert result.returncode == 0 and "joined" not in result.stdout, result.stdout + result.stderr
+    assert {r.tasks["arc_easy"].source_fingerprint for r in list_runs(store)} == {None}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from evalboard.cli.progress import clear_progress
 from evalboard.records.run_record import RunRecord
 
 
@@ -52,4 +53,5 @@ def format_summary(record: RunRecord, show_subtasks: bool = False) -> str:
 
 
 def print_summary(record: RunRecord, show_subtasks: bool = False) -> None:
+    clear_progress()
     print(format_summary(record, show_subtasks))

@@ -6,10 +6,13 @@ Pure functions over two RunRecords (no printing, no files): `compare_runs(base, 
 - Items are paired by `doc_id`, and only within a task asked the same way in both runs (same
   task fingerprint: definition, data, few-shot pool, formulation, prompt settings). Anything else
   is a UserError naming what differs.
-- The per-item scores of the task's primary metric are tested in pairs: exact McNemar when every
-  score is 0/1 (accuracy-like), a paired bootstrap otherwise. The difference (candidate - base)
-  gets a 95% interval: the paired normal interval for 0/1 scores (the same interval as the
-  leaderboard's stderr, but paired), the bootstrap percentile interval otherwise.
+- The per-item scores of the task's primary metric (or another metric both runs scored, `metric=`)
+  are tested in pairs: exact McNemar when every score is 0/1 (accuracy-like), a paired bootstrap
+  otherwise. The difference (candidate - base) gets a 95% interval consistent with its test: the
+  exact conditional interval that inverts McNemar's test for 0/1 scores (`stats.mcnemar_exact_ci`:
+  it excludes 0 exactly when the unadjusted p < 0.05), the bootstrap's own percentile interval
+  otherwise. Each task also reports the minimum detectable difference at its sample size (80%
+  power at alpha), so "no significant change" can be read as "no change larger than this".
 - p-values are Holm-adjusted across the compared tasks (one family per comparison), and the
   verdict uses the adjusted value: a suite of ten tasks should not "find" a regression by chance.
 - A score that is a list (IFEval's per-instruction results) is compared instruction by
@@ -25,6 +28,7 @@ from typing import Any, Literal
 
 from evalboard import stats
 from evalboard.errors import UserError
+from evalboard.records.frames import choice_pick
 from evalboard.records.run_record import RunRecord, SampleLine
 from pydantic import BaseModel
 
@@ -105,6 +109,7 @@ class TaskComparison:
     ci_high: float
     test: TestName
     p_value: float
+    mdd: float = math.nan  # minimum detectable difference at this n (80% power at alpha, unadjusted)
     p_adjusted: float = math.nan  # Holm, across the compared tasks
     verdict: Verdict = "no significant change"
     better: list[ItemChange] = field(default_factory=list)  # items the candidate scored higher on
@@ -303,16 +308,11 @@ def pair_units(task: str, metric: str, base_samples: list[SampleLine],
 def _chosen_choice(sample: SampleLine, metric: str) -> str | None:
     """For a loglikelihood multiple-choice item: the choice the metric picked (acc: highest
     loglikelihood; acc_norm: highest loglikelihood per character)."""
-    requests, responses = sample.requests, sample.responses
-    if metric not in ("acc", "acc_norm") or not requests or len(requests) != len(responses):
+    if metric not in ("acc", "acc_norm"):
         return None
-    choices = [r.continuation for r in requests if r.continuation is not None]
-    logprobs = [r.logprob for r in responses if r.logprob is not None]
-    if len(choices) != len(requests) or len(logprobs) != len(responses):
-        return None
-    if metric == "acc_norm":
-        logprobs = [lp / max(1, len(c)) for lp, c in zip(logprobs, choices)]
-    return choices[max(range(len(choices)), key=logprobs.__getitem__)].strip()
+    pick = choice_pick(sample, normalised=metric == "acc_norm")
+    continuation = sample.requests[pick].continuation if pick is not None else None
+    return continuation.strip() if continuation is not None else None
 
 
 def answer_of(sample: SampleLine, metric: str) -> str | None:
@@ -360,14 +360,25 @@ def _is_binary(values: Sequence[float]) -> bool:
     return all(v in (0.0, 1.0) for v in values)
 
 
+def _metric_names(samples: list[SampleLine]) -> list[str]:
+    return list(dict.fromkeys(name for s in samples for name in s.scores))
+
+
 def compare_task(task: str, base: RunRecord, candidate: RunRecord, *, role: Role | None = None,
+                 metric: str | None = None, alpha: float = DEFAULT_ALPHA,
                  bootstrap_rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED) -> TaskComparison:
-    """One task's paired comparison (p_value unadjusted; `compare_runs` adds Holm and verdicts)."""
+    """One task's paired comparison (p_value unadjusted; `compare_runs` adds Holm and verdicts).
+    `metric`: a per-item score other than the primary one (its direction is the task's)."""
     entry_a, entry_b = base.tasks[task], candidate.tasks[task]
     if entry_a.task_fingerprint != entry_b.task_fingerprint:
         raise UserError(explain_fingerprint_mismatch(task, base, candidate))
-    metric = entry_a.primary_metric
     base_samples, candidate_samples = _samples(base, task, "base"), _samples(candidate, task, "candidate")
+    if metric is not None and metric != entry_a.primary_metric:
+        scored = _metric_names([*base_samples, *candidate_samples])
+        if metric not in scored:
+            raise UserError(f"task {task} has no per-item {metric} scores to compare; its samples score: "
+                            f"{', '.join(scored) or 'nothing'}")
+    metric = metric or entry_a.primary_metric
     if not any(metric in s.scores for s in [*base_samples, *candidate_samples]):
         raise UserError(f"task {task}: its primary metric {metric} has no per-item scores in the samples, "
                         f"so items cannot be paired")
@@ -383,12 +394,13 @@ def compare_task(task: str, base: RunRecord, candidate: RunRecord, *, role: Role
         up = sum(1 for x, y in zip(a, b) if y > x)
         down = sum(1 for x, y in zip(a, b) if y < x)
         p_value = stats.mcnemar_exact(down, up)
-        interval = stats.paired_difference_ci(b, a)
-        diff, low, high = interval.diff, interval.ci_low, interval.ci_high
+        diff, low, high = stats.mcnemar_exact_ci(down, up, len(units), level=1.0 - alpha)
     else:
         test = "paired_bootstrap"
-        boot = stats.paired_bootstrap(b, a, rounds=bootstrap_rounds, seed=seed)
+        boot = stats.paired_bootstrap(b, a, rounds=bootstrap_rounds, seed=seed, level=1.0 - alpha)
         diff, low, high, p_value = boot.diff, boot.ci_low, boot.ci_high, boot.p_value
+    mdd = stats.minimum_detectable_difference([y - x for x, y in zip(a, b)], binary=test == "mcnemar_exact",
+                                              alpha=alpha)
     higher_is_better = entry_a.higher_is_better
     better = [u for u in units if (u.candidate > u.base) == higher_is_better and u.candidate != u.base]
     worse = [u for u in units if (u.candidate < u.base) == higher_is_better and u.candidate != u.base]
@@ -400,7 +412,7 @@ def compare_task(task: str, base: RunRecord, candidate: RunRecord, *, role: Role
         formulation=entry_a.formulation, num_fewshot=entry_a.num_fewshot,
         role=role, n=len(units), n_excluded=excluded,
         base_score=sum(a) / len(a), candidate_score=sum(b) / len(b),
-        diff=diff, ci_low=low, ci_high=high, test=test, p_value=p_value,
+        diff=diff, ci_low=low, ci_high=high, test=test, p_value=p_value, mdd=mdd,
         better=[_change(u, metric) for u in better], worse=[_change(u, metric) for u in worse],
     )
 
@@ -418,11 +430,14 @@ def compare_runs(
     tasks: Sequence[str] | None = None,
     trained_on: Sequence[str] = (),
     alpha: float = DEFAULT_ALPHA,
+    metric: str | None = None,
     bootstrap_rounds: int = BOOTSTRAP_ROUNDS,
     seed: int = BOOTSTRAP_SEED,
 ) -> Comparison:
     """Compare `candidate` against `base` on every task both ran (or on `tasks`). `trained_on`
-    names the tasks the candidate was trained for; regressions elsewhere count as forgetting."""
+    names the tasks the candidate was trained for; regressions elsewhere count as forgetting.
+    `metric` compares another per-item score than each task's primary one (every compared task
+    must have it)."""
     if not 0.0 < alpha < 1.0:
         raise UserError(f"--alpha must be between 0 and 1, not {alpha}")
     _check_pair(base, candidate)
@@ -435,7 +450,7 @@ def compare_runs(
     results = [
         compare_task(name, base, candidate,
                      role=("trained" if name in trained else "held-out") if trained else None,
-                     bootstrap_rounds=bootstrap_rounds, seed=seed)
+                     metric=metric, alpha=alpha, bootstrap_rounds=bootstrap_rounds, seed=seed)
         for name in names
     ]
     for result, adjusted in zip(results, stats.holm_bonferroni([r.p_value for r in results])):

@@ -40,6 +40,27 @@ def p_value(value: float) -> str:
     return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
 
 
+def ci_label(comparison: Comparison) -> str:
+    """The interval's column name at the comparison's level (alpha 0.05: "95% CI")."""
+    return f"{100 * (1 - comparison.alpha):g}% CI"
+
+
+def explanations(comparison: Comparison) -> list[str]:
+    """One sentence on what p means and one on what the interval (and MDD) mean, for every report."""
+    level = f"{100 * (1 - comparison.alpha):g}%"
+    holm = (f" after Holm's correction over the {len(comparison.tasks)} tasks compared"
+            if len(comparison.tasks) > 1 else "")
+    return [
+        f"p is the probability of a difference at least this large if the two models were in truth equally "
+        f"good on these items (McNemar: from the changed items alone; bootstrap: resampling items); the "
+        f"verdict uses p{holm}, at alpha {comparison.alpha}.",
+        f"The {level} interval is the range of true differences consistent with these items, built to agree "
+        f"with the test (the exact McNemar interval excludes 0 exactly when p < {comparison.alpha}; the "
+        f"bootstrap's is its own percentile interval); MDD is the smallest true difference this many items "
+        f"would detect 80% of the time, so a smaller real change can hide in 'no significant change'.",
+    ]
+
+
 def role(task: TaskComparison) -> str:
     return task.role or "-"
 
@@ -78,16 +99,16 @@ def _forgetting_lines(comparison: Comparison) -> list[str]:
 def format_table(comparison: Comparison, max_items: int = 5) -> str:
     """The table printed by `evalboard compare`."""
     base, candidate = comparison.base, comparison.candidate
-    header = ("task", "role", "metric", "n", "base", "cand.", "diff", "95% CI", "test", "p", "p(Holm)",
-              "changed", "verdict")
+    header = ("task", "role", "metric", "n", "base", "cand.", "diff", ci_label(comparison), "MDD", "test", "p",
+              "p(Holm)", "changed", "verdict")
     rows = [
         (t.task, role(t), t.metric, str(t.n), score(t.base_score), score(t.candidate_score), signed(t.diff),
-         interval(t), "McNemar" if t.binary else "bootstrap", p_value(t.p_value), p_value(t.p_adjusted),
+         interval(t), score(t.mdd), "McNemar" if t.binary else "bootstrap", p_value(t.p_value), p_value(t.p_adjusted),
          changes(t), VERDICT_MARKS[t.verdict])
         for t in comparison.tasks
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    numeric = {3, 4, 5, 6, 9, 10}
+    numeric = {3, 4, 5, 6, 8, 10, 11}
 
     def line(cells: tuple[str, ...]) -> str:
         return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
@@ -103,6 +124,7 @@ def format_table(comparison: Comparison, max_items: int = 5) -> str:
         "",
         f"diff = candidate - base; verdicts at alpha {comparison.alpha} after Holm's correction over "
         f"{len(comparison.tasks)} task(s); 'changed' = items better / worse in the candidate",
+        *explanations(comparison),
     ]
     for t in comparison.tasks:
         for label, items in (("better", t.better), ("worse", t.worse)):
@@ -151,12 +173,13 @@ def to_markdown(comparison: Comparison, max_items: int = 50) -> str:
         f"{counts['no significant change']} without significant change** "
         f"(alpha {comparison.alpha}, Holm-corrected over {len(comparison.tasks)} task(s)).",
         "",
-        "| task | role | metric | n | base | candidate | diff | 95% CI | test | p | p (Holm) | better / worse | verdict |",
-        "|---|---|---|---:|---:|---:|---:|---|---|---:|---:|---|---|",
+        f"| task | role | metric | n | base | candidate | diff | {ci_label(comparison)} | MDD | test | p | p (Holm) "
+        f"| better / worse | verdict |",
+        "|---|---|---|---:|---:|---:|---:|---|---:|---|---:|---:|---|---|",
     ]
     out += [
         f"| {t.task} | {role(t)} | {t.metric} | {t.n} | {score(t.base_score)} | {score(t.candidate_score)} "
-        f"| {signed(t.diff)} | {interval(t)} | {TEST_NAMES[t.test]} | {p_value(t.p_value)} "
+        f"| {signed(t.diff)} | {interval(t)} | {score(t.mdd)} | {TEST_NAMES[t.test]} | {p_value(t.p_value)} "
         f"| {p_value(t.p_adjusted)} | {changes(t)} | {VERDICT_MARKS[t.verdict]} |"
         for t in comparison.tasks
     ]
@@ -173,7 +196,7 @@ def to_markdown(comparison: Comparison, max_items: int = 50) -> str:
         out += [f"- {task} not compared: {why}" for task, why in comparison.skipped.items()]
         out += [f"- {note}" for note in comparison.notes]
     out += ["", "diff = candidate - base. Items are paired by id; pass/fail metrics use the exact McNemar test, "
-            "other metrics a paired bootstrap (95% percentile interval)."]
+            "other metrics a paired bootstrap.", "", *explanations(comparison)]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -194,6 +217,7 @@ def to_html(comparison: Comparison, max_items: int = 500) -> str:
     return env.get_template(TEMPLATE).render(
         c=comparison, title=_title(comparison), counts=comparison.counts(),
         forgetting=comparison.forgetting, interval=interval, role=role, test_names=TEST_NAMES,
+        ci_label=ci_label(comparison), explanations=explanations(comparison),
         verdict_marks=VERDICT_MARKS, max_items=max_items,
     )
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import evalboard
+from evalboard.engine.empty_answers import warn_if_all_empty
 from evalboard.engine.metrics import aggregate, subtask_metrics
 from evalboard.engine.usage import summarise_usage
 from evalboard.errors import UserError
@@ -269,6 +270,7 @@ def run_evaluation(config: RunConfig) -> RunRecord:
         for task in tasks:
             task_entries[task.name], samples[task.name] = _score_task(task, planned[task.name], answers,
                                                                     adapter.model_input)
+            warn_if_all_empty(task.name, samples[task.name], config.options.style.apply_chat_template)
         used = [answers.by_key[key] for key in requests]
         record = RunRecord(
             run_id=_run_id(config.label or model_spec.raw, started, stable_hash([model_fp, names, started.isoformat()])),

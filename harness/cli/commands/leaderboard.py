@@ -7,11 +7,35 @@ import sys
 from pathlib import Path
 
 
+def _build_settings(args: argparse.Namespace) -> dict[str, object]:
+    """Where to read and write, and how: the flags given, then `--config`'s settings (the same file
+    `update` reads), then the defaults. The page goes inside the results folder unless told
+    otherwise (`--results DIR` writes DIR/leaderboard/index.html)."""
+    settings: dict[str, object] = {"results": args.results, "output": args.output, "title": args.title,
+                                   "rounds": args.rounds, "seed": args.seed}
+    if args.config is not None:
+        from evalboard.engine.nightly import load_config
+
+        config = load_config(args.config)
+        from_config = {"results": config.results, "output": config.output, "title": config.title,
+                       "rounds": config.bootstrap_rounds, "seed": config.bootstrap_seed}
+        settings = {key: from_config[key] if value is None else value for key, value in settings.items()}
+    results = Path(str(settings["results"] or "results"))
+    return {
+        "results": results,
+        "output": settings["output"] or results / "leaderboard" / "index.html",
+        "title": settings["title"] or "evalboard leaderboard",
+        "rounds": 1000 if settings["rounds"] is None else settings["rounds"],
+        "seed": 0 if settings["seed"] is None else settings["seed"],
+    }
+
+
 def _build(args: argparse.Namespace) -> int:
     from evalboard.leaderboard.build import build_leaderboard
 
-    report = build_leaderboard(args.results, args.output, rounds=args.rounds, seed=args.seed, title=args.title,
-                               cache=not args.no_cache)
+    chosen = _build_settings(args)
+    report = build_leaderboard(chosen["results"], chosen["output"], rounds=chosen["rounds"], seed=chosen["seed"],
+                               title=chosen["title"], cache=not args.no_cache)
     print(f"{report.models} models, {report.columns} task columns, {report.runs} runs, "
           f"{report.rated_items:,} rated item scores")
     print(f"wrote {report.page} (+ {', '.join(p.name for p in report.exports)})")
@@ -42,12 +66,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="leaderboard_command", required=True)
 
     build = commands.add_parser("build", help="write the leaderboard page (+ CSV/JSON exports) from a results store")
-    build.add_argument("--results", type=Path, default=Path("results"), help="results store (default: results/)")
-    build.add_argument("--output", type=Path, default=Path("results/leaderboard/index.html"),
-                       help="the page; exports go beside it (default: results/leaderboard/index.html)")
-    build.add_argument("--rounds", type=_non_negative, default=1000, help="bootstrap rounds for rating CIs")
-    build.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    build.add_argument("--title", default="evalboard leaderboard")
+    build.add_argument("--config", type=Path, default=None,
+                       help="read results, output, title and bootstrap settings from this leaderboard config "
+                       "(the one `update` takes); flags given here win")
+    build.add_argument("--results", type=Path, default=None, help="results store (default: results/)")
+    build.add_argument("--output", type=Path, default=None,
+                       help="the page; exports go beside it (default: RESULTS/leaderboard/index.html)")
+    build.add_argument("--rounds", type=_non_negative, default=None, help="bootstrap rounds for rating CIs (1000)")
+    build.add_argument("--seed", type=int, default=None, help="bootstrap seed (0)")
+    build.add_argument("--title", default=None, help="page title (default: evalboard leaderboard)")
     build.add_argument("--no-cache", action="store_true", help="re-read every samples file (no per-item score cache)")
     build.set_defaults(handler=_build)
 

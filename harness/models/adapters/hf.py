@@ -25,6 +25,7 @@ from evalboard.models.adapters.base import (
 )
 from evalboard.models.memory import release_free_memory
 from evalboard.models.prefix_scoring import PrefixScorer
+from evalboard.models.preloaded import loaded_model
 from evalboard.models.rolling import WindowSums, rolling_windows
 from evalboard.models.spec_options import number_option
 from evalboard.models.tokenization import (
@@ -64,12 +65,26 @@ def _resolve_location(target: str) -> tuple[str, str | None]:
         ggufs = sorted(path.glob("*.gguf"))
         if ggufs:
             return str(path), ggufs[0].name
+        if (path / "adapter_config.json").is_file():
+            raise UserError(f"{path} is a PEFT adapter, not a model; give its base model with the adapter "
+                            f"on top: hf:{_adapter_base(path)},adapter={path}")
         raise UserError(f"model folder {path} has neither config.json nor a .gguf file")
     if target.lower() in PACKAGED_MODELS:
         return str(packaged_model_dir(target.lower())), None
     if target.startswith((".", "/", "~")) or target.count("/") > 1:
         raise UserError(f"model path {target} does not exist; give a model folder or a Hub id")
     return target, None  # a Hub id
+
+
+def _adapter_base(adapter: Path) -> str:
+    """The base model an adapter folder names (peft's `base_model_name_or_path`), or BASE."""
+    import json
+
+    try:
+        base = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        base = None
+    return str(base) if isinstance(base, str) and base else "BASE"
 
 
 @register_adapter
@@ -88,15 +103,20 @@ class HFAdapter(ModelAdapter):
             raise UserError(f"unknown hf: model option(s) {', '.join(sorted(unknown))} in {spec.raw}")
         max_length = number_option(options, "max_length", int, positive=True)
         batch_tokens = number_option(options, "batch_tokens", int, DEFAULT_GENERATION_BATCH_TOKENS, positive=True)
-        self._location, self._gguf = _resolve_location(spec.target)
+        self._loaded = loaded_model(spec.target)
+        self._location, self._gguf = (spec.target, None) if self._loaded else _resolve_location(spec.target)
         self._revision = options.get("revision")
         self._adapter_path = Path(options["adapter"]).expanduser() if "adapter" in options else None
         if self._adapter_path is not None and not (self._adapter_path / "adapter_config.json").is_file():
             raise UserError(f"adapter path {self._adapter_path} is not a PEFT adapter folder (no adapter_config.json)")
 
         device = options.get("device", settings.device)
+        if self._loaded is not None and device == "auto":
+            device = str(self._loaded.model.device)  # a loaded model stays where its caller put it
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else _usable_device(device)
         dtype_name = options.get("dtype", settings.dtype)
+        if self._loaded is not None and dtype_name == "auto":
+            dtype_name = str(self._loaded.model.dtype).removeprefix("torch.")
         if dtype_name == "auto":  # float32 on CPU: bf16 copies of small models are different models
             dtype_name = "float32" if self.device == "cpu" else "bfloat16"
         if not hasattr(torch, dtype_name):
@@ -107,10 +127,13 @@ class HFAdapter(ModelAdapter):
         if self._gguf:
             load_kwargs["gguf_file"] = self._gguf
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self._location, **load_kwargs)
-            model = AutoModelForCausalLM.from_pretrained(
-                self._location, dtype=getattr(torch, dtype_name), **load_kwargs
-            )
+            if self._loaded is not None:
+                self.tokenizer, model = self._loaded.tokenizer, self._loaded.model.to(getattr(torch, dtype_name))
+            else:
+                self.tokenizer = AutoTokenizer.from_pretrained(self._location, **load_kwargs)
+                model = AutoModelForCausalLM.from_pretrained(
+                    self._location, dtype=getattr(torch, dtype_name), **load_kwargs
+                )
         except OSError as exc:
             raise UserError(
                 f"could not load model {spec.target!r}: not a local folder and not reachable on the "
@@ -156,7 +179,9 @@ class HFAdapter(ModelAdapter):
 
     def fingerprint(self) -> dict[str, Any]:
         location = Path(self._location)
-        if location.is_dir():
+        if self._loaded is not None:
+            weights = self._loaded.weights_hash
+        elif location.is_dir():
             weights = directory_hash(location, only_weights=True)
         else:
             weights = getattr(self.model.config, "_commit_hash", None) or self._revision or "unversioned"
