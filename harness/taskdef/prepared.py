@@ -137,7 +137,9 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
         raise UserError(f"--num-fewshot must be 0 or more, not {num_fewshot}")
     pool: list[Doc] = []
     if num_fewshot > 0:
-        if spec.fewshot.sampler == "fixed":
+        if spec.fewshot.sampler == "fixed" and spec.fewshot.samples:
+            pool = [{"id": f"fewshot/{i}", **sample} for i, sample in enumerate(spec.fewshot.samples)]
+        elif spec.fewshot.sampler == "fixed":
             pool = hook(spec, spec.fewshot.fixed_hook or "fewshot_examples")()
         elif spec.data.fewshot_split:
             try:

@@ -47,6 +47,8 @@ class FewshotSpec(_Section):
     sampler: Literal["seeded", "first_n", "fixed"] = "seeded"
     match_field: str | None = None  # examples must share this field (MMLU: subject)
     fixed_hook: str | None = None  # hook returning fixed exemplars (documents) for "fixed"
+    # "fixed" exemplars written in the task file itself (lm-eval's fewshot_config.samples)
+    samples: tuple[dict[str, Any], ...] = Field(default=(), strict=False)
 
 
 class GenerationSpec(_Section):
