@@ -10,7 +10,7 @@ from evalboard.errors import UserError
 from evalboard.fingerprint import code_hash, stable_hash
 from evalboard.requests import Capabilities, FormulationChoice, Request, request_key
 from evalboard.taskdef.data import DataSourceChoice, load_split
-from evalboard.taskdef.fewshot import select_fewshot
+from evalboard.taskdef.fewshot import select_fewshot, stream_fewshot
 from evalboard.taskdef.prompting import PromptStyle
 from evalboard.taskdef.registry import has_hook, hook, hook_file
 from evalboard.taskdef.shapes import Shape, ShapeContext, shapes_for
@@ -164,9 +164,11 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
             f"pool holds {available}; use --num-fewshot {available} or less"
         )
     all_hash, probe = stable_hash(docs), docs[:PROBE_DOCS]
+    drawn = (stream_fewshot(docs, pool, num_fewshot, options.seed, spec.data.fewshot_split == spec.data.split)
+             if spec.fewshot.sampler == "stream" and num_fewshot > 0 else {})
     if options.limit is not None:
         docs = docs[: options.limit]
-    return PreparedTask(spec, options, docs, pool, all_hash, origin, probe_docs=probe)
+    return PreparedTask(spec, options, docs, pool, all_hash, origin, fewshot_by_doc=drawn, probe_docs=probe)
 
 
 def choose_formulation(task: PreparedTask, capabilities: Capabilities, model_name: str) -> None:

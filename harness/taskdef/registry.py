@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,7 +14,10 @@ from types import ModuleType
 from typing import Any
 
 from evalboard.errors import UserError
+from evalboard.suites import expand_suites
 from evalboard.taskdef.spec import TaskSpec, load_task_spec
+
+logger = logging.getLogger(__name__)
 
 
 def _builtin_dir() -> Path:
@@ -36,6 +40,12 @@ def discover_tasks(include_paths: Sequence[Path] = ()) -> dict[str, TaskSpec]:
 
 
 def resolve_task_names(requested: Sequence[str], available: dict[str, TaskSpec]) -> list[str]:
+    """The tasks asked for, suites (`open_llm_v2`) replaced by their members; a suite's members
+    that are not in the catalogue are named on stderr and the others run."""
+    requested, missing = expand_suites(list(requested), available)
+    for suite, absent in missing.items():
+        logger.warning("warning: suite %s: %d member task(s) are not in the catalogue yet, so its average "
+                       "will not be computed: %s", suite, len(absent), ", ".join(absent))
     unknown = [name for name in requested if name not in available]
     if unknown:
         raise UserError(

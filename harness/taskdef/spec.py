@@ -44,7 +44,8 @@ class PromptSpec(_Section):
 
 
 class FewshotSpec(_Section):
-    sampler: Literal["seeded", "first_n", "fixed"] = "seeded"
+    # seeded: per document; stream: lm-eval's default sampler (one generator drawn from in split order)
+    sampler: Literal["seeded", "first_n", "fixed", "stream"] = "seeded"
     match_field: str | None = None  # examples must share this field (MMLU: subject)
     fixed_hook: str | None = None  # hook returning fixed exemplars (documents) for "fixed"
     # "fixed" exemplars written in the task file itself (lm-eval's fewshot_config.samples)
