@@ -81,3 +81,25 @@ def link_data_dir(directory: Path) -> Path:
     for subtask in MUSR_FILES:
         place(f"leaderboard_musr_{subtask}", "test.jsonl", rows=musr_hub_rows(subtask))
     return directory
+
+
+def write_with_train(directory: Path, name: str, lm_eval_file: str, eval_split: str, eval_rows: list[Row],
+                     train_rows: list[Row]) -> str:
+    """lm-eval's task (its own few-shot sampler drawing from `train`) on these rows, with the
+    evaluated split where its file has it (`test` for ARC, `validation` for HellaSwag/Winogrande)."""
+    files = {"train": _write_jsonl(directory / f"{name}_train.jsonl", train_rows),
+             eval_split: _write_jsonl(directory / f"{name}_{eval_split}.jsonl", eval_rows)}
+    splits = "training_split: train\n" + "".join(
+        f"{key}_split: {eval_split if key == eval_split else 'null'}\n" for key in ("validation", "test"))
+    return _yaml(directory, name, lm_eval_task_dir() / lm_eval_file, files, splits)
+
+
+def arc_hub_rows(path: Path) -> list[Row]:
+    """AI2's ARC release (question.stem, question.choices) in the Hub's schema."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        choices = item["question"]["choices"]
+        rows.append({"id": item["id"], "question": item["question"]["stem"], "answerKey": item["answerKey"],
+                     "choices": {"text": [c["text"] for c in choices], "label": [c["label"] for c in choices]}})
+    return rows

@@ -60,10 +60,11 @@ def _lm_eval_requests(sample: dict[str, Any]) -> list[tuple[str, str]]:
     return [(str(context), str(continuation)) for context, continuation in arguments]
 
 
-def _check(names: dict[str, str], model: Path, tmp_path: Path, data_dir: Path | None, limit: int) -> dict[str, float]:
+def _check(names: dict[str, str], model: Path, tmp_path: Path, data_dir: Path | None, limit: int,
+           num_fewshot: int | None = None) -> dict[str, float]:
     """Run lm-eval on its tasks `names` (ours -> its) and evalboard on ours; compare item by item."""
     prepared = {task: _prepared(task, data_dir, limit) for task in names}
-    reference = run_lm_eval(model, tmp_path, list(names.values()))
+    reference = run_lm_eval(model, tmp_path, list(names.values()), num_fewshot=num_fewshot)
     record = evalboard.evaluate(f"hf:{model}", list(names), limit=limit, output_dir=None, batch_size=4,
                                 data_dir=data_dir)
     worst: dict[str, float] = {}

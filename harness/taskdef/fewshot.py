@@ -31,16 +31,17 @@ def select_fewshot(doc: Doc, pool: Sequence[Doc], k: int, spec: FewshotSpec, see
 
 
 def stream_fewshot(docs: Sequence[Doc], pool: Sequence[Doc], k: int, seed: int,
-                   same_split: bool = False) -> dict[str, list[Doc]]:
+                   draw_one_more: bool = False) -> dict[str, list[Doc]]:
     """lm-eval's default sampler, reproduced so its few-shot prompts are too (the v1 leaderboard's
     ARC 25-shot, HellaSwag 10-shot, Winogrande 5-shot): one `random.Random(seed)` and, for each
-    document in split order, `sample(pool, k)` (k + 1 with the document removed when the pool is
-    the evaluated split). A document's examples depend on the ones before it, so they are drawn
+    document in split order, `sample(pool, k)`, or `sample(pool, k + 1)` with the document removed
+    and the first k kept (`draw_one_more`: the pool is the evaluated split, or lm-eval's task names
+    no test split). A document's examples depend on the ones before it, so they are drawn
     for the whole split, before --limit cuts it: a shorter run asks the same prompts."""
     rng = random.Random(seed)
     shots: dict[str, list[Doc]] = {}
     for doc in docs:
-        if same_split:
+        if draw_one_more:
             drawn = [d for d in rng.sample(list(pool), k + 1) if d != doc][:k]
         else:
             drawn = rng.sample(list(pool), k)

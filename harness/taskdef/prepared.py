@@ -164,7 +164,8 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
             f"pool holds {available}; use --num-fewshot {available} or less"
         )
     all_hash, probe = stable_hash(docs), docs[:PROBE_DOCS]
-    drawn = (stream_fewshot(docs, pool, num_fewshot, options.seed, spec.data.fewshot_split == spec.data.split)
+    one_more = spec.fewshot.draw_one_more or spec.data.fewshot_split == spec.data.split
+    drawn = (stream_fewshot(docs, pool, num_fewshot, options.seed, one_more)
              if spec.fewshot.sampler == "stream" and num_fewshot > 0 else {})
     if options.limit is not None:
         docs = docs[: options.limit]
