@@ -17,7 +17,7 @@ averages stored results, both through it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -165,31 +165,34 @@ def normalised_value(value: float, choices: int | None) -> float:
     return max(0.0, (value - baseline) / (1.0 - baseline))
 
 
-def _task_value(task: str, benchmark: Benchmark, figure: TaskFigure | None) -> tuple[float | None, str | None]:
-    if figure is None:
-        return None, None
-    if figure.num_fewshot != benchmark.num_fewshot:
-        return None, f"{task} ran {figure.num_fewshot}-shot, the suite's figure is {benchmark.num_fewshot}-shot"
-    if figure.formulation != benchmark.formulation:
-        return None, f"{task} ran in the {figure.formulation} formulation, the suite's is {benchmark.formulation}"
+def _task_value(task: str, benchmark: Benchmark, figures: Sequence[TaskFigure]) -> tuple[float | None, str | None, int]:
+    """The task's value for the benchmark (the figure with its shot count and formulation), or
+    why none fits; and its item count."""
+    fitting = [f for f in figures if f.num_fewshot == benchmark.num_fewshot and f.formulation == benchmark.formulation]
+    if not fitting:
+        if not figures:
+            return None, None, 0
+        ran = ", ".join(sorted({f"{f.num_fewshot}-shot {f.formulation}" for f in figures}))
+        return None, (f"{task} ran {ran}; the suite's figure is {benchmark.num_fewshot}-shot "
+                      f"{benchmark.formulation}"), 0
+    figure = fitting[0]
     absent = [m for m in benchmark.metrics if m not in figure.metrics]
     if absent:
-        return None, f"{task} has no {', '.join(absent)}"
-    return sum(figure.metrics[m] for m in benchmark.metrics) / len(benchmark.metrics), None
+        return None, f"{task} has no {', '.join(absent)}", 0
+    return sum(figure.metrics[m] for m in benchmark.metrics) / len(benchmark.metrics), None, figure.n_items
 
 
-def _benchmark_score(suite: Suite, benchmark: Benchmark, figures: Mapping[str, TaskFigure]) -> BenchmarkScore:
+def _benchmark_score(suite: Suite, benchmark: Benchmark, figures: Mapping[str, Sequence[TaskFigure]]) -> BenchmarkScore:
     score = BenchmarkScore(benchmark.name)
     values: list[tuple[float, int, int | None]] = []  # value, items, choices
     for task, member in benchmark.tasks.items():
-        figure = figures.get(task)
-        value, why = _task_value(task, benchmark, figure)
+        value, why, n_items = _task_value(task, benchmark, figures.get(task, ()))
         if why:
             score.mismatched.append(why)
-        elif value is None or figure is None:
+        elif value is None:
             score.missing.append(task)
         else:
-            values.append((value, figure.n_items, member.choices if suite.normalise == "random_baseline" else None))
+            values.append((value, n_items, member.choices if suite.normalise == "random_baseline" else None))
     if score.missing or score.mismatched:
         return score
     if benchmark.pooled:
@@ -201,6 +204,7 @@ def _benchmark_score(suite: Suite, benchmark: Benchmark, figures: Mapping[str, T
     return score
 
 
-def score_suite(suite: Suite, figures: Mapping[str, TaskFigure]) -> SuiteScore:
-    """The suite's benchmarks scored from one model's task results (task name -> figure)."""
+def score_suite(suite: Suite, figures: Mapping[str, Sequence[TaskFigure]]) -> SuiteScore:
+    """The suite's benchmarks scored from one model's task results (task name -> its figures, one
+    per way it was measured; the one with the benchmark's shots and formulation is used)."""
     return SuiteScore(suite.name, [_benchmark_score(suite, b, figures) for b in suite.benchmarks])
