@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+from evalboard.leaderboard.runs import CURRENT
 from evalboard.records.run_record import RunRecord
 from evalboard.suites import Suite, SuiteScore, TaskFigure, builtin_suites, score_suite
-
-from evalboard.leaderboard.runs import CURRENT
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from evalboard.errors import UserError
 from evalboard.taskdef.data import load_split
 from evalboard.taskdef.prepared import TaskOptions, prepare_task
 from evalboard.taskdef.registry import discover_tasks
 from lm_eval_reference import _arc_row, _write_jsonl
 from open_llm_reference import SHARED_DATA, arc_hub_rows, write_with_train
-from test_open_llm_v2_parity import _check, long_tiny_model  # noqa: F401 - the fixture, shared
+from test_open_llm_v2_parity import _check
 
 ARC_TRAIN = SHARED_DATA / "arc" / "ARC-Challenge" / "ARC-Challenge-Train.jsonl"
 LIMIT = 3

@@ -11,9 +11,8 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import evalboard
+import pytest
 from evalboard.errors import UserError
 from evalboard.requests import Capabilities
 from evalboard.taskdef.data import load_split
@@ -30,7 +29,6 @@ from open_llm_reference import (
     write_mmlu_pro,
     write_musr,
 )
-from tiny_models import build_tiny_llama
 
 TOLERANCE, RELATIVE = 1e-4, 1e-6  # as tests/test_parity_lm_eval.py (the tiny model's huge values)
 needs_shared = pytest.mark.skipif(
@@ -39,12 +37,6 @@ needs_shared = pytest.mark.skipif(
 specs = functools.cache(discover_tasks)
 BBH = sorted(name for name in specs() if name.startswith("leaderboard_bbh_"))
 MUSR = [f"leaderboard_musr_{subtask}" for subtask in MUSR_FILES]
-
-
-@pytest.fixture(scope="module")
-def long_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model with room for MuSR's narratives (thousands of tokens in its 512-token vocab)."""
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-8k"), max_positions=8192)
 
 
 def _prepared(task: str, data_dir: Path | None, limit: int | None) -> PreparedTask:

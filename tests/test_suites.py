@@ -5,7 +5,6 @@ its members, and the leaderboard's suite rows from stored runs."""
 from __future__ import annotations
 
 import pytest
-
 from evalboard.suites import Benchmark, Suite, TaskFigure, builtin_suites, expand_suites, normalised_value, score_suite
 from evalboard.taskdef.registry import discover_tasks, resolve_task_names
 
