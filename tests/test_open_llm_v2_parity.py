@@ -164,3 +164,15 @@ def test_v2_scores_do_not_depend_on_batch_size(tiny_model: Path) -> None:
     for a, b in zip(one.samples["leaderboard_gpqa_diamond"], eight.samples["leaderboard_gpqa_diamond"]):
         assert [r.logprob for r in a.responses] == pytest.approx([r.logprob for r in b.responses], abs=1e-4, rel=1e-6)
         assert a.scores == b.scores
+
+
+def test_an_unreachable_task_stops_the_run_before_model_work_with_one_line(tmp_path: Path) -> None:
+    from cli_helpers import run_cli
+
+    # a model path that does not exist would fail on loading: the data check comes first
+    result = run_cli("run", "--model", f"hf:{tmp_path / 'no-model'}", "--tasks", "leaderboard_mmlu_pro",
+                     "--data-dir", str(tmp_path), "--output", str(tmp_path / "results"))
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line, result.stderr
+    assert "TIGER-Lab/MMLU-Pro" in line and "DIR/leaderboard_mmlu_pro/test.jsonl" in line
