@@ -53,7 +53,7 @@ def _lm_eval_requests(sample: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _check(names: dict[str, str], model: Path, tmp_path: Path, data_dir: Path | None, limit: int,
-           num_fewshot: int | None = None) -> dict[str, float]:
+           num_fewshot: int | None = None, relative: float = RELATIVE) -> dict[str, float]:
     """Run lm-eval on its tasks `names` (ours -> its) and evalboard on ours; compare item by item."""
     prepared = {task: _prepared(task, data_dir, limit) for task in names}
     reference = run_lm_eval(model, tmp_path, list(names.values()), num_fewshot=num_fewshot)
@@ -70,7 +70,7 @@ def _check(names: dict[str, str], model: Path, tmp_path: Path, data_dir: Path | 
             asked = [(r.context, r.continuation) for r in prepared[task].requests(prepared[task].docs[doc_id])]
             assert asked == _lm_eval_requests(ref_samples[doc_id]), f"{task} doc {doc_id}"
             values = [r.logprob for r in sample.responses]
-            assert values == pytest.approx(theirs[doc_id], abs=TOLERANCE, rel=RELATIVE), f"{task} doc {doc_id}"
+            assert values == pytest.approx(theirs[doc_id], abs=TOLERANCE, rel=relative), f"{task} doc {doc_id}"
             worst[task] = max(worst[task], *(abs(a - b) for a, b in zip(values, theirs[doc_id])))
             for metric in ("acc", "acc_norm"):
                 if metric in ref_samples[doc_id]:
@@ -176,3 +176,27 @@ def test_an_unreachable_task_stops_the_run_before_model_work_with_one_line(tmp_p
     line = result.stderr.strip()
     assert "\n" not in line and "Traceback" not in line, result.stderr
     assert "TIGER-Lab/MMLU-Pro" in line and "DIR/leaderboard_mmlu_pro/test.jsonl" in line
+
+
+def test_gpqa_letter_formulation_asks_for_the_shuffled_gold() -> None:
+    generative = prepare_task(specs()["leaderboard_gpqa_diamond"], TaskOptions(limit=10))
+    choose_formulation(generative, Capabilities(loglikelihood=False, generate=True, chat=True), "api")
+    assert generative.formulation is not None and generative.formulation.name == "generative"
+    for doc in generative.docs:
+        letter = "ABCD"[doc["answer"]]
+        assert generative.formulation.target(doc) == letter
+        prompt = generative.formulation.prompt(doc, [])
+        assert isinstance(prompt, str) and f"\n({letter}) {doc['choices'][doc['answer']]}\n" in prompt
+        assert prompt.endswith("Answer:")
+
+
+@pytest.mark.slow
+def test_real_smollm2_matches_lm_eval_on_gpqa_and_bbh(smollm2_dir: Path, tmp_path: Path) -> None:
+    """Real loglikelihoods (SmolLM2-135M-Instruct), held to 1e-4 absolute."""
+    names = {"leaderboard_gpqa_diamond": write_gpqa(tmp_path, _gpqa_raw(3))}
+    data_dir = None
+    if (SHARED_DATA / "bbh").is_dir():
+        data_dir = link_data_dir(tmp_path / "data")
+        task = "leaderboard_bbh_date_understanding"
+        names[task] = write_bbh(tmp_path, "date_understanding", _prepared(task, data_dir, 3).docs)
+    _check(names, smollm2_dir, tmp_path, data_dir, 3, relative=0.0)
