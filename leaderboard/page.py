@@ -297,6 +297,26 @@ def _model_views(board: Board, model_anchor: dict[str, str], runs_by_id: dict[st
     return views
 
 
+def _suite_views(board: Board, runs_by_id: dict[str, RunRecord]) -> list[dict[str, Any]]:
+    from evalboard.leaderboard.suites import suite_rows
+
+    views = []
+    for row in suite_rows(board.cells, runs_by_id):
+        score, normalises = row.score, row.suite.normalise != "none"
+        views.append({
+            "suite": row.suite.name, "description": row.suite.description, "model": row.model,
+            "variant": row.variant or "plain",
+            "raw": value_text(score.raw, True) if score.raw is not None else "—",
+            "normalised": (value_text(score.normalised, True) if score.normalised is not None else "—")
+            if normalises else "n/a",
+            "benchmarks": [{"name": b.name, "raw": value_text(b.raw, True) if b.raw is not None else "—",
+                            "normalised": value_text(b.normalised, True) if b.normalised is not None and normalises
+                            else ("n/a" if not normalises else "—")} for b in score.benchmarks],
+            "problems": score.problems(),
+        })
+    return views
+
+
 def page_context(board: Board, runs_by_id: dict[str, RunRecord]) -> dict[str, Any]:
     from evalboard.leaderboard.ratings import OVERALL
 
@@ -381,6 +401,7 @@ def page_context(board: Board, runs_by_id: dict[str, RunRecord]) -> dict[str, An
         "title": board.title,
         "columns": column_views,
         "rows": rows,
+        "suites": _suite_views(board, runs_by_id),
         "ratings": _ratings_views(board, model_anchor, column_views),
         "rounds": board.rounds,
         "seed": board.seed,

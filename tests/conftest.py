@@ -39,6 +39,13 @@ def tiny_model_no_bos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def long_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with room for long prompts (MuSR's narratives, 25-shot ARC: thousands of
+    tokens in its 512-token vocabulary)."""
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-8k"), max_positions=8192)
+
+
+@pytest.fixture(scope="session")
 def tiny_adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_random_lora(tiny_model, tmp_path_factory.mktemp("tiny-lora"))
 

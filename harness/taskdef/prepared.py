@@ -12,7 +12,7 @@ from evalboard.errors import UserError
 from evalboard.fingerprint import code_hash, stable_hash
 from evalboard.requests import Capabilities, FormulationChoice, Request, request_key
 from evalboard.taskdef.data import DataSourceChoice, load_split
-from evalboard.taskdef.fewshot import select_fewshot
+from evalboard.taskdef.fewshot import select_fewshot, stream_fewshot
 from evalboard.taskdef.prompting import PromptStyle
 from evalboard.taskdef.registry import has_hook, hook, hook_file
 from evalboard.taskdef.shapes import Shape, ShapeContext, shapes_for
@@ -148,7 +148,9 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
         raise UserError(f"--num-fewshot must be 0 or more, not {num_fewshot}")
     pool: list[Doc] = []
     if num_fewshot > 0:
-        if spec.fewshot.sampler == "fixed":
+        if spec.fewshot.sampler == "fixed" and spec.fewshot.samples:
+            pool = [{"id": f"fewshot/{i}", **sample} for i, sample in enumerate(spec.fewshot.samples)]
+        elif spec.fewshot.sampler == "fixed":
             pool = hook(spec, spec.fewshot.fixed_hook or "fewshot_examples")()
         elif spec.data.fewshot_split:
             try:
@@ -178,9 +180,12 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
             f"pool holds {available}; use --num-fewshot {available} or less"
         )
     all_hash, probe = stable_hash(docs), docs[:PROBE_DOCS]
+    one_more = spec.fewshot.draw_one_more or spec.data.fewshot_split == spec.data.split
+    drawn = (stream_fewshot(docs, pool, num_fewshot, options.seed, one_more)
+             if spec.fewshot.sampler == "stream" and num_fewshot > 0 else {})
     if options.limit is not None:
         docs = limit_docs(docs, options.limit, spec.group_field)
-    return PreparedTask(spec, options, docs, pool, all_hash, origin, probe_docs=probe)
+    return PreparedTask(spec, options, docs, pool, all_hash, origin, fewshot_by_doc=drawn, probe_docs=probe)
 
 
 def limit_docs(docs: list[Doc], limit: int | float, group_field: str | None = None) -> list[Doc]:

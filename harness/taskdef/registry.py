@@ -7,6 +7,7 @@ import fnmatch
 import hashlib
 import importlib
 import importlib.util
+import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -15,7 +16,10 @@ from types import ModuleType
 from typing import Any
 
 from evalboard.errors import UserError
+from evalboard.suites import expand_suites
 from evalboard.taskdef.spec import TaskSpec, load_task_spec
+
+logger = logging.getLogger(__name__)
 
 
 def _builtin_dir() -> Path:
@@ -71,11 +75,16 @@ def split_task_names(requested: str | Sequence[str]) -> list[str]:
 
 
 def resolve_task_names(requested: str | Sequence[str], available: dict[str, TaskSpec]) -> list[str]:
-    """The tasks asked for, in order and each once: names (a group is a name too) and globs
-    (`"mmlu_*"`, matched against every task name, sorted)."""
+    """The tasks asked for, in order and each once: names (a group is a name too), suites
+    (`open_llm_v2`, replaced by their members; members not in the catalogue yet are named on
+    stderr and the others run) and globs (`"mmlu_*"`, matched against every task name, sorted)."""
     names: list[str] = []
     unknown: list[str] = []
-    for name in split_task_names(requested):
+    expanded, missing = expand_suites(split_task_names(requested), available)
+    for suite, absent in missing.items():
+        logger.warning("warning: suite %s: %d member task(s) are not in the catalogue yet, so its average "
+                       "will not be computed: %s", suite, len(absent), ", ".join(absent))
+    for name in expanded:
         if _GLOB.search(name):
             matched = fnmatch.filter(sorted(available), name)
             names.extend(matched)
