@@ -151,9 +151,10 @@ def _read_offline_split(root: Path, split: OfflineSplit) -> list[Row]:
     raise AssertionError(split.format)  # the task-file schema admits only the formats above
 
 
-def _read_local(directory: Path, task: str, split: str) -> list[Row] | None:
-    """A user's local copy, in the Hub's schema: DIR/<task>/<split>.jsonl[.gz] or a
-    `datasets.save_to_disk` folder DIR/<task>/<split>/."""
+def _read_local(directory: Path, task: str, split: str, configs: tuple[str, ...] = ()) -> list[Row] | None:
+    """A user's local copy, in the Hub's schema: DIR/<task>/<split>.jsonl[.gz], a
+    `datasets.save_to_disk` folder DIR/<task>/<split>/, or for a task of several Hub configs
+    DIR/<task>/<config>/<split>.jsonl for every one of them."""
     base = directory / task
     for candidate in (base / f"{split}.jsonl", base / f"{split}.jsonl.gz"):
         if candidate.is_file():
@@ -163,6 +164,9 @@ def _read_local(directory: Path, task: str, split: str) -> list[Row] | None:
                 raise UserError(f"--data-dir: {exc}; fix the file or move it out of {directory}") from None
     if (base / split).is_dir():
         return _read_arrow_dir(base / split)
+    if configs and all((base / config / f"{split}.jsonl").is_file() for config in configs):
+        # one file per Hub config (BBH's 27 subtasks): DIR/<task>/<config>/<split>.jsonl, tagged as the Hub's
+        return [{**row, "_config": config} for config in configs for row in _read_jsonl(base / config / f"{split}.jsonl")]
     return None
 
 
@@ -205,7 +209,7 @@ def load_split(
 ) -> LoadedSplit:
     """Rows of one split, from the first source that has them (local, offline, hub)."""
     if local_dir is not None:
-        rows = _read_local(local_dir, task, split)
+        rows = _read_local(local_dir, task, split, data.hub.configs if data.hub else ())
         if rows is not None:
             return LoadedSplit(rows, "hub", f"local:{local_dir / task / split}")
         loaded = load_split(task, data, split, choice, None)
