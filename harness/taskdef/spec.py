@@ -44,7 +44,9 @@ class PromptSpec(_Section):
 
 
 class FewshotSpec(_Section):
-    sampler: Literal["seeded", "first_n", "fixed"] = "seeded"
+    # seeded: per document (seed, id); lm_eval_random: lm-eval's default sampler, the i-th draw of one
+    # Random(seed) for the split's i-th document; first_n / fixed: in order
+    sampler: Literal["seeded", "first_n", "fixed", "lm_eval_random"] = "seeded"
     match_field: str | None = None  # examples must share this field (MMLU: subject)
     fixed_hook: str | None = None  # hook returning fixed exemplars (documents) for "fixed"
 
