@@ -40,7 +40,7 @@ def select_fewshot(doc: Doc, pool: Sequence[Doc], k: int, spec: FewshotSpec, see
     if spec.sampler == "lm_eval_random":
         if draws is None or position is None:
             raise ValueError("the lm_eval_random sampler needs the document's position and the run's draws")
-        drawn = [pool[i] for i in draws.indices(position, len(pool), k + same_split)]
+        drawn = [pool[i] for i in draws.indices(position, len(pool), k + (same_split or spec.draw_one_more))]
         return [d for d in drawn if not (same_split and d.get("id") == doc.get("id"))][:k]
     candidates = [d for d in pool if not (same_split and d.get("id") == doc.get("id"))]
     if spec.match_field:

@@ -49,6 +49,9 @@ class FewshotSpec(_Section):
     sampler: Literal["seeded", "first_n", "fixed", "lm_eval_random"] = "seeded"
     match_field: str | None = None  # examples must share this field (MMLU: subject)
     fixed_hook: str | None = None  # hook returning fixed exemplars (documents) for "fixed"
+    # lm_eval_random: draw k + 1 and keep k, as lm-eval does for a task without a test split (it then
+    # takes the evaluated split for the few-shot one and draws one spare to drop the document itself)
+    draw_one_more: bool = False
 
 
 class GenerationSpec(_Section):
