@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evalboard.execution.code_execution import score_each
@@ -40,7 +40,7 @@ def fewshot_examples() -> list[dict[str, Any]]:
     return [{"id": f"mbpp-exemplar-{i}", **sample} for i, sample in enumerate(samples)]
 
 
-def checked(doc: dict[str, Any], completion: str) -> CheckedProgram:
+def checked(doc: Mapping[str, Any], completion: str) -> CheckedProgram:
     """The completion is the program (lm-eval's code_eval runs it followed by the tests); the tests,
     with the tested name bound to the program's function, are the checker."""
     checker = f"{doc['entry_point']} = __evalboard_candidate__\n" + "\n".join(doc["test_list"]) + "\n"
