@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from evalboard.execution.code_execution import extract_code_from_chat, pass_at_k, score_problems
+from evalboard.execution.code_execution import checked_program, extract_code_from_chat, score_each
 
 KS = (1, 10, 100)
 
@@ -18,15 +18,7 @@ def to_docs(rows: list[dict[str, Any]], source_format: str) -> list[dict[str, An
 
 
 def _scores(docs: Sequence[dict[str, Any]], completions: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
-    result = score_problems(docs, {d["task_id"]: list(c) for d, c in zip(docs, completions)}, ks=())
-    by_task = {p.task_id: p for p in result.problems}
-    scores = []
-    for doc in docs:
-        problem = by_task[doc["task_id"]]
-        per_problem = {f"pass@{k}": pass_at_k(problem.n, problem.n_correct, k) for k in KS if problem.n >= k}
-        reasons = sorted({r.status for r in problem.results if not r.passed})
-        scores.append({**per_problem, "failure_kinds": reasons})
-    return scores
+    return score_each(docs, completions, checked_program, KS)
 
 
 def score_batch(docs: Sequence[dict[str, Any]], responses: Sequence[Sequence[str]]) -> list[dict[str, float]]:

@@ -69,12 +69,18 @@ def test_without_train_the_v1_variants_say_where_it_comes_from(task: str, tmp_pa
     assert "\n" not in message and "'train' split" in message and f"DIR/{task}/train.jsonl" in message
 
 
-def test_stream_examples_do_not_depend_on_limit() -> None:
-    spec = discover_tasks()["winogrande_5shot"]
-    pool = [{"id": f"p{i}", "n": i} for i in range(50)]
-    from evalboard.taskdef.fewshot import stream_fewshot
+def test_lm_eval_sampler_examples_are_its_draws_and_do_not_depend_on_limit() -> None:
+    import random
 
+    from evalboard.taskdef.fewshot import SequentialDraws, select_fewshot
+
+    spec = discover_tasks()["winogrande_5shot"]
+    assert spec.fewshot.sampler == "lm_eval_random" and spec.fewshot.draw_one_more
+    pool = [{"id": f"p{i}", "n": i} for i in range(50)]
     docs = [{"id": str(i)} for i in range(20)]
-    whole, prefix = stream_fewshot(docs, pool, 5, 1234), stream_fewshot(docs[:7], pool, 5, 1234)
-    assert all(whole[key] == prefix[key] for key in prefix)
-    assert spec.fewshot.sampler == "stream"
+    draws = SequentialDraws(1234)
+    whole = [select_fewshot(d, pool, 5, spec.fewshot, 1234, draws=draws, position=i) for i, d in enumerate(docs)]
+    rng = random.Random(1234)  # lm-eval's ContextSampler: sample(k + 1) per document, in order, first k kept
+    assert whole == [rng.sample(pool, 6)[:5] for _ in docs]
+    late = select_fewshot(docs[12], pool, 5, spec.fewshot, 1234, draws=SequentialDraws(1234), position=12)
+    assert late == whole[12]  # replayed: a run of documents 12.. asks what the whole split does

@@ -39,7 +39,7 @@ from evalboard.records.run_record import (
     TaskResult,
 )
 from evalboard.records.store import check_writable, save_run
-from evalboard.requests import Prompt, Request, Response, prompt_text, request_key, request_to_json
+from evalboard.requests import GenerateRequest, Prompt, Request, Response, prompt_text, request_key, request_to_json
 from evalboard.taskdef.prepared import (
     PreparedTask,
     TaskOptions,
@@ -138,7 +138,7 @@ def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]], answer
                 prompt=prompt_text(requests[0].context) if hasattr(requests[0], "context") else None,
                 target=formulation.target(doc),
                 requests=[SampleRequest.model_validate(_request_summary(r)) for r in requests],
-                responses=[SampleResponse.model_validate(_response_summary(r)) for r in responses],
+                responses=[SampleResponse.model_validate(_response_summary(r, q)) for q, r in zip(requests, responses)],
                 scores=score,
                 error=errors[0] if errors else None,
                 group=doc.get(task.spec.group_field) if task.spec.group_field else None,
@@ -186,9 +186,11 @@ def _request_summary(request: Request) -> dict[str, Any]:
     return data
 
 
-def _response_summary(response: Response) -> dict[str, Any]:
-    data = response.to_json()
-    return {k: v for k, v in data.items() if v is not None}
+def _response_summary(response: Response, request: Request) -> dict[str, Any]:
+    data = {k: v for k, v in response.to_json().items() if v is not None}
+    if isinstance(request, GenerateRequest) and response.usage.output_tokens > 0:  # 0: not reported
+        data["hit_max_new_tokens"] = response.usage.output_tokens >= request.params.max_new_tokens
+    return data
 
 
 def _usage(used: list[Response], unique: int, fresh: int, adapter_counters: dict[str, Any]) -> RunUsage:

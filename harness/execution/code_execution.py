@@ -16,8 +16,9 @@ import ast
 import os
 import re
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from evalboard.execution.sandbox import CheckedProgram, SandboxLimits, SandboxResult, run_checked
@@ -158,10 +159,12 @@ class HumanEvalScore:
 
 def score_problems(problems: Sequence[Mapping[str, str]], completions: Mapping[str, Sequence[str]],
                    ks: Sequence[int] = (1, 10, 100), workers: int | None = None,
-                   timeout_s: float = DEFAULT_TIMEOUT_S, memory_mb: int = 1024) -> HumanEvalScore:
+                   timeout_s: float = DEFAULT_TIMEOUT_S, memory_mb: int = 1024,
+                   build: Callable[[Mapping[str, str], str], CheckedProgram] = checked_program) -> HumanEvalScore:
     """Run every completion of every problem against the problem's tests, each pair sandboxed, in
-    parallel; pass counts and pass@k."""
-    jobs = [(problem["task_id"], checked_program(problem, completion))
+    parallel; pass counts and pass@k. `build` makes the checked program of one completion
+    (HumanEval's by default; MBPP's and MultiPL-E's tasks give their own)."""
+    jobs = [(problem["task_id"], build(problem, completion))
             for problem in problems for completion in completions.get(problem["task_id"], ())]
     limits = SandboxLimits(timeout_s=timeout_s, memory_mb=memory_mb)
     results = run_checked([check for _, check in jobs], workers or os.cpu_count() or 1, limits=limits)
@@ -174,3 +177,19 @@ def score_problems(problems: Sequence[Mapping[str, str]], completions: Mapping[s
     averages = {k: float(np.mean([pass_at_k(s.n, s.n_correct, k) for s in scores]))
                 for k in ks if scores and all(s.n >= k for s in scores)}
     return HumanEvalScore(scores, averages)
+
+
+def score_each(docs: Sequence[Mapping[str, Any]], responses: Sequence[Sequence[str]],
+               build: Callable[[Mapping[str, Any], str], CheckedProgram], ks: Sequence[int]) -> list[dict[str, Any]]:
+    """Per document: pass@k for each k it has samples for, and the kinds of failure seen (for the
+    log), with every completion run by `build`'s checked program."""
+    problems = [{**doc, "task_id": str(position)} for position, doc in enumerate(docs)]  # unique, whatever the ids
+    result = score_problems(problems, {p["task_id"]: list(texts) for p, texts in zip(problems, responses)},
+                            ks=(), build=build)
+    by_task = {problem.task_id: problem for problem in result.problems}
+    scores = []
+    for problem in problems:
+        scored = by_task[problem["task_id"]]
+        per_k: dict[str, Any] = {f"pass@{k}": pass_at_k(scored.n, scored.n_correct, k) for k in ks if scored.n >= k}
+        scores.append({**per_k, "failure_kinds": sorted({r.status for r in scored.results if not r.passed})})
+    return scores

