@@ -60,3 +60,26 @@ def win_rates(record: ArenaRecord) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(games > 0, counts.split_ties() / games, np.nan)
     return pd.DataFrame(share, index=counts.models, columns=counts.models)
+
+
+def win_rate_vs(record: ArenaRecord, baseline: str, rounds: int = 1000, level: float = 0.95,
+                seed: int = 0) -> pd.DataFrame:
+    """Each model's win rate against `baseline` (ties half), with a percentile bootstrap interval that
+    resamples its battles against the baseline: DataFrame[win_rate, ci_low, ci_high, battles] by model."""
+    rng = np.random.default_rng(seed)
+    rows = {}
+    for row in record.counts:
+        if baseline not in (row.model_a, row.model_b) or row.model_a == row.model_b:
+            continue
+        model, wins, losses = (row.model_b, row.b_wins, row.a_wins) if row.model_a == baseline \
+            else (row.model_a, row.a_wins, row.b_wins)
+        n = int(wins + losses + row.ties)
+        if n == 0:
+            continue
+        shares = np.array([wins, row.ties, losses]) / n
+        draws = rng.multinomial(n, shares, size=rounds) if rounds else np.empty((0, 3))
+        boot = (draws[:, 0] + draws[:, 1] / 2) / n
+        alpha = (1 - level) / 2
+        low, high = (np.quantile(boot, [alpha, 1 - alpha]) if rounds else (np.nan, np.nan))
+        rows[model] = {"win_rate": (wins + row.ties / 2) / n, "ci_low": float(low), "ci_high": float(high), "battles": n}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["win_rate", "ci_low", "ci_high", "battles"])

@@ -85,7 +85,7 @@ def _from_fastchat(text: str, path: Path) -> list[PairCounts]:
         if stripped.startswith("["):
             battles = _BATTLES.validate_json(text)
         else:
-            battles = [FastChatBattle.model_validate_json(line) for line in text.splitlines() if line.strip()]
+            battles = [FastChatBattle.model_validate_json(line) for line in text.split("\n") if line.strip()]
     except ValidationError as exc:
         raise UserError(f"{path}: not a FastChat battle log ({_first_problem(exc)})") from None
     totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])

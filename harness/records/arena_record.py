@@ -54,7 +54,8 @@ class ArenaRecord(_Record):
     source: str  # "leaderbot", "fastchat" (imported human battles) or "judged"
     source_file: str | None = None
     prompt_set: str | None = None
-    judges: list[str] = []
+    judges: list[str] = []  # the first one's verdicts make the battles; others are compared with it
+    specs: dict[str, str] = {}  # candidate -> the model spec that answered (absent: a prompt set's baseline)
     baseline: str | None = None
     counts: list[PairCounts]
     judge_quality: list[JudgeQuality] = []
@@ -84,6 +85,7 @@ class Judgment(_Record):
     reply: str
     verdict: str | None  # the verdict token as the prompt defines it (None: unparseable)
     score_a: float | None  # model_a's share of the win, in [0, 1]; None when unparseable
+    strong: bool = False  # a strong verdict (`>>`)
     seconds: float = 0.0
     cost_usd: float | None = None
 
