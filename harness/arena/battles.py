@@ -185,7 +185,8 @@ def run_arena(config: ArenaConfig) -> ArenaOutcome:
     cost = sum(j.cost_usd or 0.0 for j in primary_new)
     record = ArenaRecord(
         name=config.name, source="judged", prompt_set=prompt_set.name, judges=judges, baseline=baseline,
-        specs={**(existing.specs if existing else {}), **{m: s for m, s in specs.items() if m in playing and s not in prompt_set.baselines}},
+        specs={**(existing.specs if existing else {}),
+               **{m: s for m, s in specs.items() if m in playing and s not in prompt_set.baselines}},
         counts=counts, judge_quality=judge_quality(every, judges),
         seconds_per_battle=seconds / judged_pairs if judged_pairs else None,
         cost_per_battle_usd=cost / judged_pairs if judged_pairs else None,

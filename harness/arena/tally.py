@@ -55,7 +55,8 @@ def judge_quality(judgments: list[Judgment], judges: list[str]) -> list[JudgeQua
         for other, (other_results, _, _) in per_judge.items():
             if other == judge:
                 continue
-            shared = [k for k, o in results.items() if o.winner is not None and other_results.get(k, PairOutcome(None, 0, None)).winner is not None]
+            none = PairOutcome(None, 0, None)
+            shared = [k for k, o in results.items() if o.winner is not None and other_results.get(k, none).winner is not None]
             if shared:
                 agreement[other] = sum(results[k].winner == other_results[k].winner for k in shared) / len(shared)
         qualities.append(JudgeQuality(
