@@ -79,7 +79,8 @@ def _battle(args: argparse.Namespace) -> int:
               f"unparseable {q.unparseable:.0%}{agree}")
     if record.seconds_per_battle is not None:
         cost = "" if not record.cost_per_battle_usd else f", ${record.cost_per_battle_usd:.5f} per battle"
-        print(f"judge time {record.seconds_per_battle:.2f} s per battle (both orders){cost}")
+        wall = f"; this run's judging took {outcome.judge_seconds:.1f} s wall" if outcome.fresh_judge_calls else ""
+        print(f"judge latency {record.seconds_per_battle:.2f} s per battle (both orders, summed){cost}{wall}")
     print(f"ratings: evalboard arena ratings {record.name}" +
           ("" if args.results == Path("results") else f" --results {args.results}"))
     return 0
