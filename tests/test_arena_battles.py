@@ -189,3 +189,19 @@ def test_the_tiny_local_model_as_judge_and_candidate(tmp_path: Path, tiny_model:
         assert (j.verdict is None) == (parse_verdict(j.reply, "abc").token is None)
     record = load_arena(arena_dir(tmp_path, "tiny"))
     assert record.judge_quality[0].unparseable == sum(j.verdict is None for j in judgments) / 4
+
+
+def test_compare_includes_an_arena_prompt_set(tmp_path: Path) -> None:
+    """`evalboard compare --arena`: the candidate against its base, judged pairwise, with a win rate and its interval."""
+    with make_server("openai", responder=longer_wins) as judge_srv:
+        judge = f"openai:{MODELS['openai']},base_url={server_url(judge_srv)},backoff=0.01"
+        result = run_cli("compare", "--base", "chance:0", "--candidate", "chance:1", "--tasks", "arc_easy",
+                         "--limit", "4", "--results", str(tmp_path), "--arena", "alpaca-eval", "--judge", judge,
+                         "--arena-limit", "3", env={KEY_ENV["openai"]: KEYS["openai"]})
+        assert result.returncode == 0, result.stderr
+        # 3 prompts in both orders, but two empty answers read the same either way: one request each
+        assert _calls(judge_srv) == 3
+    # two chance models answer nothing: every battle is a tie, a win rate of exactly one half
+    assert "candidate wins 50.0% against the base [95% CI 50.0%, 50.0%] over 3 battles" in result.stdout
+    record = load_arena(arena_dir(tmp_path, "compare-alpaca-eval"))
+    assert record.baseline == "chance:0" and record.judge_quality[0].consistent == 1.0

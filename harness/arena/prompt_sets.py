@@ -192,7 +192,7 @@ def _judge_templates(spec: JudgeSpec, base: Path) -> dict[str, JudgeTemplate]:
             continue
         row = by_name.get(name)
         if row is None:
-            raise UserError(f"judge prompt {name!r} is not in {spec.prompts_file.path}; it has {sorted(by_name)}")
+            raise UserError(f"judge prompt {name!r} is not in {spec.prompts_file.path}; it has {sorted(str(n) for n in by_name)}")
         out[case] = JudgeTemplate(name, str(row.get("system_prompt", "")), str(row["prompt_template"]))
     return out
 
