@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from evalboard.atomic import write_text_atomic
 from evalboard.errors import UserError
+from evalboard.leaderboard.arena_page import arena_views
 from evalboard.leaderboard.battles import board_ratings, item_score_frame
 from evalboard.leaderboard.page import Board, render
 from evalboard.leaderboard.runs import load_cells, model_infos
@@ -170,8 +171,9 @@ def build_leaderboard(
 
     clock = time.perf_counter()
     data = export_data(cells, models, ratings, rounds, seed)
+    arenas = arena_views(results, rounds, seed)
     board = Board(title=title, cells=cells, models=models, ratings=ratings, rounds=rounds, seed=seed,
-                  failures=read_failures(results), export_data=data, unreadable=unreadable)
+                  failures=read_failures(results), export_data=data, unreadable=unreadable, arenas=arenas)
     html = render(board, {r.run_id: r for r in runs})
     directory = output.parent
     exports = {

@@ -49,6 +49,7 @@ class Board:
     export_data: dict[str, Any]
     samples_per_cell: int = 2
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, why) left off the board
+    arenas: list[dict[str, Any]] = field(default_factory=list)  # arena_page.arena_views
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,6 +404,7 @@ def page_context(board: Board, runs_by_id: dict[str, RunRecord]) -> dict[str, An
         "rows": rows,
         "suites": _suite_views(board, runs_by_id),
         "ratings": _ratings_views(board, model_anchor, column_views),
+        "arenas": board.arenas,
         "rounds": board.rounds,
         "seed": board.seed,
         "cost_chart": cost_chart,

@@ -23,7 +23,8 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {"taskdef", "tasks", "models", "execution", "records", "comparison", "leaderboard"},
     "comparison": {"records"},
     "leaderboard": {"records"},
-    "cli": {"taskdef", "tasks", "models", "execution", "records", "engine", "comparison", "leaderboard"},
+    "arena": {"models", "records", "leaderboard"},
+    "cli": {"taskdef", "tasks", "models", "execution", "records", "engine", "comparison", "leaderboard", "arena"},
     # evalboard/__init__.py re-exports the public surface (lazily); `import evalboard` is allowed anywhere
     "package": {"engine", "records", "taskdef", "comparison"},
 }

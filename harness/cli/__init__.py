@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from evalboard.errors import UserError
 
-COMMAND_MODULES = ("run", "tasks", "quickstart", "compare", "leaderboard", "import_runs", "show", "validate", "runs")
+COMMAND_MODULES = ("run", "tasks", "quickstart", "compare", "leaderboard", "import_runs", "show", "validate", "runs", "arena")
 
 
 class _OneLineErrors(argparse.ArgumentParser):

@@ -160,6 +160,8 @@ def _compare(args: argparse.Namespace, evaluation: list[argparse.Action]) -> int
         if path is not None:
             write_text(path, render(comparison))
             print(f"wrote {path}")
+    if args.arena is not None:
+        _arena_head_to_head(args, base.model.spec, candidate.model.spec)
     if args.fail_on_regression is not None:
         failing = comparison.regressions(args.fail_on_regression or None)
         if failing:
@@ -168,6 +170,32 @@ def _compare(args: argparse.Namespace, evaluation: list[argparse.Action]) -> int
             print(f"evalboard: {len(failing)} task(s) regressed significantly{limit}: {detail}", file=sys.stderr)
             return EXIT_REGRESSION
     return 0
+
+
+def _arena_head_to_head(args: argparse.Namespace, base_spec: str, candidate_spec: str) -> None:
+    """The candidate against the base on an arena prompt set, judged pairwise: its win rate with an interval."""
+    from evalboard.arena.battles import ArenaConfig, run_arena
+    from evalboard.leaderboard.arena import win_rate_vs
+    from evalboard.paths import response_cache_path
+
+    if not args.judge:
+        raise UserError("--arena needs --judge SPEC (any model spec) to compare the two answers")
+    name = f"compare-{Path(args.arena).stem if args.arena.endswith(('.yaml', '.yml')) else args.arena}"
+    outcome = run_arena(ArenaConfig(
+        prompt_set=args.arena, name=name, models=[candidate_spec], judges=[args.judge], results=args.output_dir,
+        baseline=base_spec, pairs="baseline", limit=args.arena_limit, cache_path=response_cache_path()))
+    record = outcome.record
+    rate = win_rate_vs(record, base_spec)
+    quality = record.judge_quality[0] if record.judge_quality else None
+    consistency = f", judge position-consistent {quality.consistent:.0%}, unparseable {quality.unparseable:.0%}" \
+        if quality is not None else ""
+    if candidate_spec not in rate.index:
+        print(f"arena {record.prompt_set}: no usable verdicts from {args.judge}{consistency}")
+        return
+    row = rate.loc[candidate_spec]
+    print(f"arena {record.prompt_set} (judge {args.judge}): candidate wins {row.win_rate:.1%} against the base "
+          f"[95% CI {row.ci_low:.1%}, {row.ci_high:.1%}] over {int(row.battles)} battles (ties half){consistency}; "
+          f"battles in results/arena/{name}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -198,6 +226,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fail-on-regression", type=_threshold, nargs="?", const=0.0, default=None,
                         metavar="THRESHOLD", help="exit 1 if any task regressed significantly (optionally by more "
                         "than THRESHOLD, absolute: 0.02 = two accuracy points)")
+    parser.add_argument("--arena", metavar="PROMPT_SET", default=None,
+                        help="also battle the candidate against the base on an arena prompt set (mt-bench, "
+                        "arena-hard-v2.0, alpaca-eval or a file), judged pairwise by --judge")
+    parser.add_argument("--judge", metavar="SPEC", default=None, help="the judge for --arena (any model spec)")
+    parser.add_argument("--arena-limit", type=int, default=None, metavar="N", help="the first N arena prompts only")
     before = len(parser._actions)
     evaluation = parser.add_argument_group(
         "evaluating first (with --base/--candidate; --tasks also limits a comparison of saved runs)")

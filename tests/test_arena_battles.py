@@ -1,0 +1,207 @@
+"""Arena battles end to end: real prompt-set files, candidates answering through adapters and the
+response cache (MT-Bench's second turn conditioned on the model's own first answer), judges behind the
+OpenAI and Anthropic protocol servers (and the tiny local model), both orders, verdict parsing,
+cached judgments, pair selection, judge quality, and the arena's ratings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from cli_helpers import assert_one_line_error, run_cli
+from evalboard.arena.battles import ArenaConfig, run_arena
+from evalboard.arena.pairing import select_pairs
+from evalboard.arena.prompt_sets import load_prompt_set
+from evalboard.arena.verdicts import STRONG_WEIGHT, combine, parse_verdict
+from evalboard.leaderboard.arena import arena_ratings, win_rate_vs
+from evalboard.paths import response_cache_path
+from evalboard.records.arena_record import arena_dir, load_arena, load_judgments
+from servers.fixtures import KEY_ENV, KEYS, MODELS, adapters_closed_after_test, make_server, server_url  # noqa: F401
+
+_ANSWER = re.compile(r"Start of Assistant ([AB])'s (?:Answer|Conversation with User)\S*\n(.*?)\n\S*The End of Assistant \1",
+                     re.DOTALL)
+
+
+def longer_wins(messages: Sequence[tuple[str, str]]) -> str:
+    """A content-based judge: the longer answer wins (FastChat's [[A]]/[[B]]/[[C]] verdicts)."""
+    text = messages[-1][1]
+    found = dict(_ANSWER.findall(text))
+    a, b = len(found.get("A", "")), len(found.get("B", ""))
+    return "Compared. " + ("[[A]]" if a > b else "[[B]]" if b > a else "[[C]]")
+
+
+def always_first(messages: Sequence[tuple[str, str]]) -> str:
+    """A position-biased judge: whatever is shown first wins."""
+    return "A looks better to me. [[A]]"
+
+
+def _calls(server) -> int:
+    """Requests the arena made (the adapters' preflight "Reply with OK." aside)."""
+    return sum(1 for entry in server.log if entry.key != "Reply with OK.")
+
+
+def _spec(provider: str, server, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(KEY_ENV[provider], KEYS[provider])
+    return f"{provider}:{MODELS[provider]},base_url={server_url(server)},backoff=0.01,backoff_max=0.05"
+
+
+def test_verdicts_are_parsed_as_the_prompt_defines() -> None:
+    assert parse_verdict("so [[A]]", "abc").first_score == 1.0
+    assert parse_verdict("[[C]]", "abc").first_score == 0.5
+    assert parse_verdict("[[A]] ... final: [[A]]", "abc").token == "A"  # restated: still one verdict
+    assert parse_verdict("[[A]] or maybe [[B]]", "abc").token is None  # conflicting: never guessed
+    assert parse_verdict("A is better", "abc").token is None
+    strong = parse_verdict("My final verdict is [[B>>A]].", "arena-hard")
+    assert (strong.token, strong.first_score, strong.strong) == ("B>>A", 0.0, True)
+    assert parse_verdict("[[A=B]]", "arena-hard").first_score == 0.5
+    assert parse_verdict("[[A]]", "arena-hard").token is None  # not this prompt's format
+    # both orders agree -> that winner; strong in both -> Arena-Hard's weight; disagree -> tie
+    assert combine((1.0, True), (1.0, True)) .winner == "a" and combine((1.0, True), (1.0, True)).weight == STRONG_WEIGHT
+    assert combine((1.0, True), (1.0, False)).weight == 1
+    assert combine((1.0, False), (0.0, False)).winner == "tie"
+    assert combine((1.0, False), (None, False)).winner is None
+
+
+def test_the_real_prompt_sets_load() -> None:
+    mt = load_prompt_set("mt-bench")
+    assert len(mt.prompts) == 80 and {len(p.turns) for p in mt.prompts} == {2}
+    assert len({p.category for p in mt.prompts}) == 8
+    assert sum(p.reference is not None for p in mt.prompts) == 30  # math, reasoning, coding
+    math_prompt = next(p for p in mt.prompts if p.category == "math")
+    assert mt.template_for(math_prompt, 0).name == "pair-math-v1"
+    assert mt.template_for(math_prompt, 1).name == "pair-math-v1-multi-turn"
+    assert mt.template_for(mt.prompts[0], 1).name == "pair-v2-multi-turn"
+    hard = load_prompt_set("arena-hard-v2.0")
+    assert len(hard.prompts) == 750
+    assert sum(p.category == "hard_prompt" for p in hard.prompts) == 500
+    assert {k: len(v) for k, v in hard.baselines.items()} == {"o3-mini-2025-01-31": 750, "gemini-2.0-flash-001": 748}
+    alpaca = load_prompt_set("alpaca-eval")
+    assert len(alpaca.prompts) == 805 and len(alpaca.baselines["gpt4_turbo"]) == 805
+
+
+def test_a_users_own_prompt_set_file(tmp_path: Path) -> None:
+    (tmp_path / "qs.jsonl").write_text('{"k": "q1", "text": "Say hi."}\n{"k": "q2", "text": ["One?", "Two?"]}\n')
+    (tmp_path / "mine.yaml").write_text(
+        "name: mine\nprompts: {path: qs.jsonl, id: k, turns: text}\n"
+        "judge: {verdicts: arena-hard, system: Judge., template: 'Q {question} A {answer_a} B {answer_b}'}\n")
+    mine = load_prompt_set(str(tmp_path / "mine.yaml"))
+    assert [p.turns for p in mine.prompts] == [("Say hi.",), ("One?", "Two?")]
+    (tmp_path / "bad.yaml").write_text("name: bad\nprompts: {path: qs.jsonl, turns: text}\njudge: {verdicts: abc}\n")
+    result = run_cli("arena", "battle", "--prompts", str(tmp_path / "bad.yaml"), "--models", "chance:0", "chance:1",
+                     "--judge", "chance:2", "--results", str(tmp_path))
+    assert_one_line_error(result, "bad.yaml", "judge")
+
+
+def test_pair_selection() -> None:
+    assert select_pairs("all", ["a", "b", "c"]) == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert select_pairs("baseline", ["a", "b"], baseline="base") == [("a", "base"), ("b", "base")]
+    ranked = ["m1", "m2", "m3", "m4", "m5", "m6", "m7"]
+    placed = select_pairs("place", ["new"], ranked_existing=ranked, opponents=3)
+    assert placed == [("new", "m1"), ("new", "m4"), ("new", "m7")]  # best, middle, worst: bracketed
+
+
+def test_mt_bench_battles_with_hosted_judges(tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with make_server("openai", responder=longer_wins) as judge_srv, \
+         make_server("anthropic", responder=always_first) as biased_srv, \
+         make_server("openai", models=("echo-bot",)) as candidate_srv:
+        judge = _spec("openai", judge_srv, monkeypatch)
+        biased = _spec("anthropic", biased_srv, monkeypatch)
+        echo = f"openai:echo-bot,base_url={server_url(candidate_srv)},backoff=0.01"
+        config = ArenaConfig(prompt_set="mt-bench", name="mtb", models=[echo, "chance:0"], judges=[judge, biased],
+                             results=tmp_path, limit=2, max_new_tokens=16, judge_tokens=64,
+                             cache_path=response_cache_path())
+        outcome = run_arena(config)
+        # the candidate's second turn carried its own first answer
+        second_turns = [e.body["messages"] for e in candidate_srv.log if len(e.body["messages"]) == 3]
+        assert len(second_turns) == 2
+        for messages in second_turns:
+            own = messages[1]["content"]  # the echo bot's own first answer, cut at 16 tokens
+            assert messages[1]["role"] == "assistant" and own and f"echo: {messages[0]['content']}".startswith(own)
+        record = outcome.record
+        assert outcome.judged_pairs == 4  # 2 prompts x 2 turns, one pair
+        assert _calls(judge_srv) == 8 and _calls(biased_srv) == 8  # both orders
+        # the echo bot's answers are longer than the chance baseline's empty ones: it wins every pair
+        assert [(c.model_a, c.model_b, c.a_wins, c.b_wins, c.ties) for c in record.counts] == [("chance:0", echo, 0, 4, 0)]
+        quality = {q.judge: q for q in record.judge_quality}
+        assert quality[judge].consistent == 1.0 and quality[judge].ties == 0.0 and quality[judge].unparseable == 0.0
+        assert quality[biased].consistent == 0.0 and quality[biased].ties == 1.0  # position bias -> ties
+        assert quality[judge].agreement[biased] == 0.0
+        judgments = load_judgments(arena_dir(tmp_path, "mtb"))
+        assert len(judgments) == 16 and {j.order for j in judgments} == {"ab", "ba"}
+        assert any("### Assistant A:" in j.reply or j.verdict for j in judgments)
+        # a rerun asks neither the candidates nor the judges again (cached under judge, prompt, answers, order)
+        again = run_arena(config)
+        assert again.fresh_judge_calls == 0 and _calls(judge_srv) == 8
+        assert again.record.counts == record.counts
+    table = arena_ratings(load_arena(arena_dir(tmp_path, "mtb")), rounds=100)
+    assert table["model"].iloc[0] == echo
+    result = run_cli("arena", "ratings", "mtb", "--results", str(tmp_path), "--rounds", "50")
+    assert result.returncode == 0, result.stderr
+    assert "position-consistent 100%" in result.stdout and "position-consistent 0%" in result.stdout
+
+
+def test_arena_hard_against_the_baseline_and_placing_a_newcomer(tmp_path: Path, tiny_model: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def strong_for_longer(messages: Sequence[tuple[str, str]]) -> str:
+        text = messages[-1][1]
+        if "<|The Start of Assistant A's Answer|>" not in text:
+            return "OK"  # the adapter's preflight
+        a = text.split("<|The Start of Assistant A's Answer|>")[1].split("<|The End of Assistant A's Answer|>")[0]
+        b = text.split("<|The Start of Assistant B's Answer|>")[1].split("<|The End of Assistant B's Answer|>")[0]
+        if "Zig" in text and len(a) == len(b):
+            return "no verdict today"  # unparseable on purpose: recorded, never guessed
+        return "[[A>>B]]" if len(a) > len(b) else "[[B>>A]]" if len(b) > len(a) else "[[A=B]]"
+
+    with make_server("openai", responder=strong_for_longer) as judge_srv:
+        judge = _spec("openai", judge_srv, monkeypatch)
+        base = dict(prompt_set="arena-hard-v2.0", judges=[judge], results=tmp_path, limit=3, max_new_tokens=8,
+                    cache_path=response_cache_path(), name="hard")
+        first = run_arena(ArenaConfig(models=["chance:0", "chance:1"], pairs="baseline", **base))  # type: ignore[arg-type]
+        record = first.record
+        assert record.baseline == "o3-mini-2025-01-31"
+        # o3-mini's real answers are longer than chance's empty ones: strong wins, weighted as Arena-Hard does
+        for row in record.counts:
+            assert row.model_b == "o3-mini-2025-01-31" and row.b_wins == 3 * STRONG_WEIGHT and row.a_wins == 0
+        rate = win_rate_vs(record, "o3-mini-2025-01-31", rounds=200)
+        assert rate.loc["chance:0", "win_rate"] == 0.0 and rate.loc["chance:0", "ci_high"] == 0.0
+        calls = _calls(judge_srv)
+        # placing a newcomer: only its own pairs are judged, old judgments stay
+        spec = f"hf:{tiny_model}"
+        placed = run_arena(ArenaConfig(models=[spec], pairs="place", opponents=2, **base))  # type: ignore[arg-type]
+        assert {(j.model_a, j.model_b) for j in load_judgments(arena_dir(tmp_path, "hard")) if j.model_a == spec}
+        assert _calls(judge_srv) - calls == placed.fresh_judge_calls == 2 * 3 * 2  # 2 opponents x 3 prompts x 2 orders
+        old = [(c.model_a, c.model_b, c.a_wins, c.b_wins) for c in record.counts]
+        assert all(row in [(c.model_a, c.model_b, c.a_wins, c.b_wins) for c in placed.record.counts] for row in old)
+
+
+def test_the_tiny_local_model_as_judge_and_candidate(tmp_path: Path, tiny_model: Path) -> None:
+    """A real local judge: its replies are recorded whatever they are; unparseable ones make no battle."""
+    spec = f"hf:{tiny_model}"
+    result = run_cli("arena", "battle", "--prompts", "alpaca-eval", "--models", spec, "chance:0", "--judge", spec,
+                     "--limit", "2", "--max-new-tokens", "8", "--judge-tokens", "8", "--name", "tiny",
+                     "--results", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    judgments = load_judgments(arena_dir(tmp_path, "tiny"))
+    assert len(judgments) == 4
+    for j in judgments:
+        assert (j.verdict is None) == (parse_verdict(j.reply, "abc").token is None)
+    record = load_arena(arena_dir(tmp_path, "tiny"))
+    assert record.judge_quality[0].unparseable == sum(j.verdict is None for j in judgments) / 4
+
+
+def test_compare_includes_an_arena_prompt_set(tmp_path: Path) -> None:
+    """`evalboard compare --arena`: the candidate against its base, judged pairwise, with a win rate and its interval."""
+    with make_server("openai", responder=longer_wins) as judge_srv:
+        judge = f"openai:{MODELS['openai']},base_url={server_url(judge_srv)},backoff=0.01"
+        result = run_cli("compare", "--base", "chance:0", "--candidate", "chance:1", "--tasks", "arc_easy",
+                         "--limit", "4", "--results", str(tmp_path), "--arena", "alpaca-eval", "--judge", judge,
+                         "--arena-limit", "3", env={KEY_ENV["openai"]: KEYS["openai"]})
+        assert result.returncode == 0, result.stderr
+        # 3 prompts in both orders, but two empty answers read the same either way: one request each
+        assert _calls(judge_srv) == 3
+    # two chance models answer nothing: every battle is a tie, a win rate of exactly one half
+    assert "candidate wins 50.0% against the base [95% CI 50.0%, 50.0%] over 3 battles" in result.stdout
+    record = load_arena(arena_dir(tmp_path, "compare-alpaca-eval"))
+    assert record.baseline == "chance:0" and record.judge_quality[0].consistent == 1.0
