@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
@@ -34,7 +35,7 @@ from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, ModelS
 from evalboard.requests import Capabilities, Request, Response
 
 INSTALL_HINT = "--executor ray needs Ray, which is not installed; install it with: pip install 'evalboard[ray]'"
-MAX_SHARD_ATTEMPTS = 4
+MAX_SHARD_ATTEMPTS = 6  # losses of one shard before the run gives up (waits 2, 4, 8, 16, 30 s between)
 REPLICA_RESTARTS = 4
 # Schemes whose model runs inside the replica (it needs the node's CPUs/GPUs); others call an API.
 LOCAL_MODEL_SCHEMES = frozenset({"hf", "vllm"})
@@ -232,19 +233,28 @@ class RayShardedModel(ModelAdapter):
         size = self.placement.shard_size
         todo = deque((start, list(requests[start:start + size])) for start in range(0, len(requests), size))
         lost: dict[int, int] = {}
-        idle = deque(range(len(self._actors)))
+        idle = set(range(len(self._actors)))
+        resting = [0.0] * len(self._actors)  # a replica that lost a shard waits while Ray restarts it
         running: dict[Any, tuple[int, int, list[Request]]] = {}
         try:
             while todo or running:
-                while todo and idle:
-                    index = idle.popleft()
+                now = time.monotonic()
+                for index in sorted(idle, key=lambda i: resting[i]):
+                    if not todo or resting[index] > now:
+                        break
+                    idle.discard(index)
                     start, shard = todo.popleft()
                     running[self._actors[index].answer.remote(kind, shard)] = (index, start, shard)
-                [ready], _ = ray.wait(list(running), num_returns=1)
-                index, start, shard = running.pop(ready)
-                idle.append(index)
+                if not running:  # every replica is resting: wait for the first to be back
+                    time.sleep(max(0.0, min(resting) - now))
+                    continue
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+                if not ready:
+                    continue
+                index, start, shard = running.pop(ready[0])
+                idle.add(index)
                 try:
-                    answers = ray.get(ready)
+                    answers = ray.get(ready[0])
                 except ray.exceptions.RayTaskError as exc:  # the adapter itself raised: as in a local run
                     raise exc.cause if isinstance(exc.cause, BaseException) else exc from None
                 except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as exc:
@@ -255,6 +265,7 @@ class RayShardedModel(ModelAdapter):
                                            f"{lost[start]} times on the Ray cluster ({first}); the answers "
                                            "received so far are cached, a rerun asks only for the rest") from None
                     self.stats["shards_resubmitted"] += 1
+                    resting[index] = time.monotonic() + min(2.0 ** lost[start], 30.0)
                     todo.appendleft((start, shard))
                     continue
                 self.stats["shards"] += 1
