@@ -133,6 +133,11 @@ def actor_options(spec: ModelSpec, settings: AdapterSettings, placement: Placeme
     """The resources one replica declares (Ray's `.options()`), by default from the model's kind."""
     local = spec.scheme in LOCAL_MODEL_SCHEMES
     gpus = placement.num_gpus
+    if gpus is None and spec.scheme == "vllm":  # a server spread over GPUs by vLLM asks for all of them
+        from evalboard.models.vllm_parallelism import VLLMParallelism
+
+        size = VLLMParallelism.from_options(spec.options, spec.raw).gpus_per_server()
+        gpus = float(size) if size > 1 else None
     if gpus is None:
         gpus = 1.0 if (local and settings.device.startswith("cuda")) else 0.0
     options: dict[str, Any] = {
