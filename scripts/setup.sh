@@ -29,6 +29,7 @@ fi
 
 if [ "$with_tests" = 1 ]; then
   "${pip[@]}" install -r requirements/lint.txt
+  "${pip[@]}" install -r requirements/ray.txt  # the `ray` extra: --executor ray is tested on a real cluster
   bash scripts/install_sandbox.sh
   [ -f scripts/install_browser.sh ] && bash scripts/install_browser.sh
   [ -f scripts/install_vllm.sh ] && bash scripts/install_vllm.sh

@@ -231,7 +231,8 @@ def test_missing_vllm_python_is_a_user_error(tiny_model):
 # --------------------------------------------------------------------------- lifecycle
 
 
-def test_managed_server_answers_and_leaves_nothing_behind_after_an_error(vllm_installed, tiny_model, tmp_path):
+def test_managed_server_answers_and_leaves_nothing_behind_after_an_error(vllm_installed, tiny_model, tmp_path,
+                                                                        base_server):
     model = tmp_path / "model-lifecycle"
     shutil.copytree(tiny_model, model)  # a unique path, to find every process serving it
     requests = _requests(MC_DOCS[:2])
@@ -243,8 +244,14 @@ def test_managed_server_answers_and_leaves_nothing_behind_after_an_error(vllm_in
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        with load_adapter(f"vllm:{model},max_model_len=256,kv_cache_gib=1") as adapter:
+        # vLLM's parallelism options reach `vllm serve`, are recorded, and leave the fingerprint alone
+        parallel = "tensor_parallel_size=1,pipeline_parallel_size=1,data_parallel_size=1,max_num_seqs=4"
+        with load_adapter(f"vllm:{model},max_model_len=256,kv_cache_gib=1,{parallel}") as adapter:
             log = Path(adapter.describe()["server_log"])
+            assert adapter.describe()["parallelism"] == {"tensor_parallel_size": 1, "pipeline_parallel_size": 1,
+                                                         "data_parallel_size": 1, "max_num_seqs": 4}
+            assert "--tensor-parallel-size 1 --pipeline-parallel-size 1 --data-parallel-size 1" in log.read_text()
+            assert adapter.fingerprint() == base_server.fingerprint()
             pid = adapter.server.pid
             assert processes_mentioning(str(model))
             adapter.loglikelihood(requests, explode_midway)

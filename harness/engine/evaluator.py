@@ -20,11 +20,12 @@ from typing import Any
 
 import evalboard
 from evalboard.engine.empty_answers import warn_if_all_empty
+from evalboard.engine.executors import ExecutorSettings, open_model
 from evalboard.engine.metrics import aggregate, subtask_metrics
 from evalboard.engine.usage import summarise_usage
 from evalboard.errors import UserError
 from evalboard.fingerprint import stable_hash
-from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, ModelSpec, load_adapter
+from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, ModelSpec
 from evalboard.records.cache import ResponseCache
 from evalboard.records.run_record import (
     HarnessInfo,
@@ -65,6 +66,7 @@ class RunConfig:
     allow_code_execution: bool = False
     progress: bool = True
     label: str | None = None  # a display name for the leaderboard (defaults to the spec)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)  # where requests are answered
 
 
 def _git_commit() -> str | None:
@@ -243,7 +245,7 @@ def run_evaluation(config: RunConfig) -> RunRecord:
     tasks = [prepare_task(specs[name], config.options) for name in names]  # data before the model
 
     cache = ResponseCache(config.cache_path)
-    adapter = load_adapter(model_spec, config.adapter_settings)
+    adapter = open_model(config.executor, model_spec, config.adapter_settings)
     try:
         for task in tasks:
             choose_formulation(task, adapter.capabilities, model_spec.raw)

@@ -219,6 +219,16 @@ def load_config(path: str | Path) -> NightlyConfig:
     return config
 
 
+def with_executor(config: NightlyConfig, executor: str | None, ray_address: str | None) -> NightlyConfig:
+    """The config with `leaderboard update --executor/--ray-address` put over its `defaults:`."""
+    given = {key: value for key, value in (("executor", executor), ("ray_address", ray_address)) if value is not None}
+    try:
+        defaults = type(config.defaults).model_validate({**config.defaults.options(), **given})
+    except ValidationError as exc:
+        raise UserError(error_line(exc, type(config.defaults), "leaderboard update", dialect="cli")) from None
+    return config.model_copy(update={"defaults": defaults})
+
+
 def _check_model_schemes(config: NightlyConfig) -> None:
     """A spec no adapter serves is a config error, found before planning (a dry run would
     otherwise plan it as "evaluate" and the real run fail on it)."""

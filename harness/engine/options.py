@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union
 
 from annotated_types import Ge, Gt, Le, Lt, MinLen
+from evalboard.engine.executors import ExecutorChoice, ExecutorSettings, Placement
 from evalboard.errors import UserError
 from evalboard.requests import FormulationChoice
 from evalboard.taskdef.data import DataSourceChoice
@@ -122,6 +123,18 @@ class RunOptions(BaseModel):
     max_length: Annotated[Optional[PositiveInt], Option("context window in tokens (default: the model's)",
                                                         PER_MODEL)] = None
     label: Annotated[Optional[NonEmptyStr], Option("display name for the leaderboard", MODEL_ENTRY_ONLY)] = None
+    # Where requests are answered (docs/cluster.md); none of these can change a score.
+    executor: Annotated[ExecutorChoice, Option("answer requests here (local) or on a Ray cluster (ray)", RUN_WIDE)] = "local"
+    ray_address: Annotated[Optional[NonEmptyStr], Option(
+        "the Ray cluster for --executor ray: HOST:PORT of its head (default: $RAY_ADDRESS, else Ray starts here)",
+        RUN_WIDE)] = None
+    replicas: Annotated[PositiveInt, Option("copies of the model serving the run (--executor ray)", PER_MODEL)] = 1
+    shard_size: Annotated[PositiveInt, Option("requests handed to a replica at a time (--executor ray)", PER_MODEL)] = 16
+    ray_num_cpus: Annotated[Optional[NonNegativeFloat], Option(
+        "CPUs a replica asks Ray for (default: 1 for a local model, 0 for a remote API)", PER_MODEL)] = None
+    ray_num_gpus: Annotated[Optional[NonNegativeFloat], Option(
+        "GPUs a replica asks Ray for (default: 1 with --device cuda..., else 0)", PER_MODEL)] = None
+    ray_memory_gb: Annotated[Optional[NonNegativeFloat], Option("memory (GiB) a replica asks Ray for", PER_MODEL)] = None
 
     @classmethod
     def parse(cls, values: Mapping[str, Any], where: str = "evaluate()") -> RunOptions:
@@ -160,7 +173,14 @@ class RunOptions(BaseModel):
             model=model, tasks=list(tasks), options=self.task_options(), adapter_settings=self.adapter_settings(),
             output_dir=self.output_dir, include_paths=list(self.include_paths), cache_path=self.cache_path(),
             allow_code_execution=self.allow_code_execution, progress=progress, label=self.label,
+            executor=self.executor_settings(),
         )
+
+    def executor_settings(self) -> ExecutorSettings:
+        """Where the run's requests are answered, and what each model replica asks for there."""
+        placement = Placement(replicas=self.replicas, shard_size=self.shard_size, num_cpus=self.ray_num_cpus,
+                              num_gpus=self.ray_num_gpus, memory_gb=self.ray_memory_gb)
+        return ExecutorSettings(kind=self.executor, ray_address=self.ray_address, placement=placement)
 
 
 def option_info(name: str) -> Option:

@@ -114,6 +114,7 @@ class ServerConfig:
     max_model_len: int | None = None
     kv_cache_gib: float = 2.0  # CPU only: VLLM_CPU_KVCACHE_SPACE
     max_num_seqs: int | None = None
+    engine_flags: list[str] = field(default_factory=list)  # parallelism and capacity (vllm_parallelism.py)
     lora: tuple[str, Path, int] | None = None  # (served name, adapter folder, rank)
     extra_args: list[str] = field(default_factory=list)
     startup_timeout_s: float = 600.0
@@ -147,7 +148,7 @@ class ServerConfig:
                 max_num_seqs = 1
         if max_num_seqs:
             args += ["--max-num-seqs", str(max_num_seqs)]
-        return args + list(self.extra_args)
+        return args + list(self.engine_flags) + list(self.extra_args)
 
     def environment(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items()

@@ -47,7 +47,12 @@ def _build(args: argparse.Namespace) -> int:
 def _update(args: argparse.Namespace) -> int:
     from evalboard.engine.nightly import load_config, run_update
 
-    result = run_update(load_config(args.config), dry_run=args.dry_run)
+    config = load_config(args.config)
+    if args.executor is not None or args.ray_address is not None:
+        from evalboard.engine.nightly import with_executor
+
+        config = with_executor(config, args.executor, args.ray_address)
+    result = run_update(config, dry_run=args.dry_run)
     return 1 if result.failures else 0
 
 
@@ -81,4 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     update = commands.add_parser("update", help="evaluate what is missing or stale (per a config), then rebuild")
     update.add_argument("--config", type=Path, default=Path("leaderboard.yaml"), help="default: leaderboard.yaml")
     update.add_argument("--dry-run", action="store_true", help="print the plan; evaluate and write nothing")
+    update.add_argument("--executor", choices=["local", "ray"], default=None,
+                        help="answer requests here or on a Ray cluster (default: the config's, else local)")
+    update.add_argument("--ray-address", default=None, help="HOST:PORT of the Ray head for --executor ray")
     update.set_defaults(handler=_update)

@@ -21,12 +21,13 @@ from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, ModelS
 from evalboard.models.adapters.openai_compatible import _OWN_OPTIONS, OpenAICompatibleAdapter
 from evalboard.models.remote import RemotePolicy
 from evalboard.models.spec_options import number_option
+from evalboard.models.vllm_parallelism import VLLMParallelism
 from evalboard.models.vllm_process import ServerConfig, VLLMServer, probe_install, resolve_python
 
 # On CPU the KV cache is plain RAM sized up front: cap the context unless the user asks for more.
 CPU_DEFAULT_MAX_MODEL_LEN = 4096
-_SERVER_OPTIONS = ("adapter", "python", "dtype", "max_model_len", "kv_cache_gib", "max_num_seqs",
-                   "startup_timeout", "server_args", "log_dir", "revision")
+_SERVER_OPTIONS = ("adapter", "python", "dtype", "max_model_len", "kv_cache_gib",
+                   "startup_timeout", "server_args", "log_dir", "revision", *VLLMParallelism.option_names())
 
 
 def _config_max_len(model_dir: Path) -> int | None:
@@ -70,7 +71,10 @@ class VLLMServerAdapter(OpenAICompatibleAdapter):
         self._revision = options.get("revision")
         self._adapter_path = Path(options["adapter"]).expanduser().resolve() if "adapter" in options else None
 
+        self.parallelism = VLLMParallelism.from_options(options, spec.raw)
         install = probe_install(resolve_python(options.get("python")))
+        if install.on_cpu:
+            self.parallelism.check_for_cpu(spec.raw)
         dtype = options.get("dtype", settings.dtype)
         max_len = number_option(options, "max_model_len", int) or settings.max_length
         if max_len is None and install.on_cpu:
@@ -86,7 +90,7 @@ class VLLMServerAdapter(OpenAICompatibleAdapter):
         self.server_config = ServerConfig(
             install=install, model=model, served_name=base_name, dtype=dtype, max_model_len=max_len,
             kv_cache_gib=number_option(options, "kv_cache_gib", float, 2.0),
-            max_num_seqs=number_option(options, "max_num_seqs", int),
+            max_num_seqs=self.parallelism.max_num_seqs, engine_flags=self.parallelism.flags(),
             lora=lora, extra_args=extra,
             startup_timeout_s=number_option(options, "startup_timeout", float, 600.0),
             log_dir=Path(options["log_dir"]) if "log_dir" in options else None,
@@ -138,6 +142,7 @@ class VLLMServerAdapter(OpenAICompatibleAdapter):
             "dtype": self._effective_dtype(),
             "max_model_len": self.max_length,
             "lora_adapter": str(self._adapter_path) if self._adapter_path else None,
+            "parallelism": self.parallelism.given(),  # how it was served; not in the fingerprint
         }
 
     def close(self) -> None:

@@ -1,0 +1,301 @@
+"""The Ray executor: a model's requests answered by replicas of it on a Ray cluster.
+
+Each replica is a Ray actor that loads the model once (the ordinary adapter, on whichever node
+Ray places it) and asks the cluster for what it needs: CPUs, GPUs and memory for a local model
+(`hf:`, `vllm:`), nothing for a remote API, whose concurrency is split between its replicas so the
+API sees the run's `--concurrency` in all, not that much per replica. The driver (this process)
+cuts each kind's requests into shards, hands a shard to the next idle replica, and passes the
+answers of a returned shard to the evaluator's callback, which writes them to the response cache
+and the run record: nothing is written on a worker, so a rerun, here or on the cluster, asks
+nothing twice.
+
+Faults: a replica whose process or node dies is restarted by Ray (`max_restarts`) wherever there
+is room; the shard it held goes back to the front of the queue for whichever replica is idle first.
+Shards already returned are never asked again. After `MAX_SHARD_ATTEMPTS` losses of one shard the
+run stops with an error (everything returned so far is already cached).
+
+Why not `ray.util.ActorPool`: it has no notion of a lost actor; resubmitting a shard on failure and
+counting it is the whole point here, and it takes a dozen lines of `ray.wait`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from evalboard.engine.executors import Placement
+from evalboard.errors import UserError
+from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, ModelSpec, ResultCallback, load_adapter
+from evalboard.requests import Capabilities, Request, Response
+
+INSTALL_HINT = "--executor ray needs Ray, which is not installed; install it with: pip install 'evalboard[ray]'"
+MAX_SHARD_ATTEMPTS = 6  # losses of one shard before the run gives up (waits 2, 4, 8, 16, 30 s between)
+REPLICA_RESTARTS = 4
+# Schemes whose model runs inside the replica (it needs the node's CPUs/GPUs); others call an API.
+LOCAL_MODEL_SCHEMES = frozenset({"hf", "vllm"})
+
+_connect_lock = threading.Lock()
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UserError(INSTALL_HINT) from None
+    return ray
+
+
+def _check_reachable(address: str) -> None:
+    """A wrong address is one line at once, not a minute of Ray's connection retries."""
+    if address in ("auto", "local"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise UserError(f"--ray-address {address!r} is not HOST:PORT (e.g. 127.0.0.1:6379 or ray://HOST:10001)")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise UserError(f"cannot reach a Ray cluster at {address} ({exc.strerror or exc}); start one with "
+                        f"`ray start --head --port={port}` or pass the head's address as --ray-address HOST:PORT") from None
+
+
+def connect(address: str | None) -> None:
+    """Join the cluster at `address` (else $RAY_ADDRESS, else start a Ray instance here), once per process."""
+    ray = import_ray()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    with _connect_lock:
+        if ray.is_initialized():
+            return
+        if address:
+            _check_reachable(address)
+        kwargs: dict[str, Any] = {"log_to_driver": False}
+        if not address:
+            kwargs["include_dashboard"] = False
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise UserError(f"cannot join the Ray cluster at {address or 'a new local instance'}: {first}") from None
+
+
+class _Replica:
+    """One copy of the model, inside a Ray actor. A failure to load is kept and handed to the
+    driver as it is, so `--executor ray` reports the same error as a local run."""
+
+    def __init__(self, spec: str, settings: AdapterSettings) -> None:
+        self.adapter: ModelAdapter | None = None
+        self.failure: BaseException | None = None
+        try:
+            self.adapter = load_adapter(spec, settings)
+        except Exception as exc:  # reported by info(); the actor itself stays up to say so
+            self.failure = exc
+
+    def info(self) -> dict[str, Any]:
+        import ray
+
+        if self.adapter is None:
+            return {"failure": self.failure}
+        return {"capabilities": self.adapter.capabilities, "fingerprint": self.adapter.fingerprint(),
+                "describe": self.adapter.describe(), "node": ray.get_runtime_context().get_node_id(),
+                "pid": os.getpid()}
+
+    def answer(self, kind: str, requests: Sequence[Request]) -> list[Response | None]:
+        assert self.adapter is not None
+        got: dict[int, Response] = {}
+        getattr(self.adapter, kind)(requests, got.__setitem__)
+        return [got.get(i) for i in range(len(requests))]
+
+    def usage(self) -> dict[str, Any]:
+        return self.adapter.usage_summary() if self.adapter is not None else {}
+
+    def close(self) -> None:
+        if self.adapter is not None:
+            self.adapter.close()
+
+
+_actor_class: Any = None
+
+
+def _replica_actor(ray: Any) -> Any:
+    global _actor_class
+    if _actor_class is None:
+        _actor_class = ray.remote(_Replica)
+    return _actor_class
+
+
+def actor_options(spec: ModelSpec, settings: AdapterSettings, placement: Placement) -> dict[str, Any]:
+    """The resources one replica declares (Ray's `.options()`), by default from the model's kind."""
+    local = spec.scheme in LOCAL_MODEL_SCHEMES
+    gpus = placement.num_gpus
+    if gpus is None and spec.scheme == "vllm":  # a server spread over GPUs by vLLM asks for all of them
+        from evalboard.models.vllm_parallelism import VLLMParallelism
+
+        size = VLLMParallelism.from_options(spec.options, spec.raw).gpus_per_server()
+        gpus = float(size) if size > 1 else None
+    if gpus is None:
+        gpus = 1.0 if (local and settings.device.startswith("cuda")) else 0.0
+    options: dict[str, Any] = {
+        "num_cpus": placement.num_cpus if placement.num_cpus is not None else (1.0 if local else 0.0),
+        "num_gpus": gpus,
+        "max_restarts": REPLICA_RESTARTS,
+        "max_task_retries": 0,  # the driver resubmits a lost shard itself (and counts it)
+        "scheduling_strategy": "SPREAD",  # replicas on different nodes where there is room
+    }
+    if placement.memory_gb:
+        options["memory"] = int(placement.memory_gb * 2**30)
+    return options
+
+
+def replica_settings(spec: ModelSpec, settings: AdapterSettings, replicas: int) -> AdapterSettings:
+    """A remote API is limited for the run as a whole: its replicas share the run's concurrency."""
+    if spec.scheme in LOCAL_MODEL_SCHEMES or replicas == 1:
+        return settings
+    return replace(settings, concurrency=max(1, settings.concurrency // replicas))
+
+
+def _sum_counters(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(total.get(key, 0), (int, float)):
+                total[key] = total.get(key, 0) + value
+            else:
+                total.setdefault(key, value)
+    return total
+
+
+class RayShardedModel(ModelAdapter):
+    """The `ModelAdapter` interface over replicas of one model on a Ray cluster."""
+
+    def __init__(self, spec: ModelSpec, settings: AdapterSettings, placement: Placement) -> None:
+        super().__init__(spec, settings)
+        self._ray = import_ray()
+        self.placement = placement
+        actor = _replica_actor(self._ray).options(**actor_options(spec, settings, placement))
+        each = replica_settings(spec, settings, placement.replicas)
+        self._actors = [actor.remote(spec.raw, each) for _ in range(placement.replicas)]
+        self.stats: dict[str, Any] = {"replicas": placement.replicas, "shard_size": placement.shard_size,
+                                      "shards": 0, "shards_resubmitted": 0}
+        try:
+            infos = self._infos()
+        except BaseException:
+            self.close()
+            raise
+        first = infos[0]
+        self._capabilities: Capabilities = first["capabilities"]
+        self._fingerprint: dict[str, Any] = first["fingerprint"]
+        self._describe: dict[str, Any] = first["describe"]
+        self.stats["nodes"] = len({info["node"] for info in infos})
+        if any(info["fingerprint"] != self._fingerprint for info in infos):
+            self.close()
+            raise UserError(f"the replicas of {spec.raw} do not load the same model (their fingerprints "
+                            "differ): give every node the same weights, tokenizer and software")
+
+    def _infos(self) -> list[dict[str, Any]]:
+        ray = self._ray
+        infos: list[dict[str, Any]] = []
+        for actor in self._actors:
+            for attempt in range(MAX_SHARD_ATTEMPTS):
+                try:
+                    info = ray.get(actor.info.remote())
+                    break
+                except ray.exceptions.RayActorError:  # lost while loading: Ray restarts it
+                    if attempt == MAX_SHARD_ATTEMPTS - 1:
+                        raise
+            if info.get("failure") is not None:
+                raise info["failure"]
+            infos.append(info)
+        return infos
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    def fingerprint(self) -> dict[str, Any]:
+        return self._fingerprint
+
+    def describe(self) -> dict[str, Any]:
+        return self._describe
+
+    def usage_summary(self) -> dict[str, Any]:
+        ray = self._ray
+        parts = []
+        for actor in self._actors:
+            try:
+                parts.append(ray.get(actor.usage.remote(), timeout=60))
+            except (ray.exceptions.RayError, TimeoutError):
+                continue  # a replica lost at the very end: its counters are gone, its answers are not
+        return {**_sum_counters(parts), "executor": {"kind": "ray", **self.stats}}
+
+    def _answer(self, kind: str, requests: Sequence[Request], on_result: ResultCallback) -> None:
+        ray = self._ray
+        size = self.placement.shard_size
+        todo = deque((start, list(requests[start:start + size])) for start in range(0, len(requests), size))
+        lost: dict[int, int] = {}
+        idle = set(range(len(self._actors)))
+        resting = [0.0] * len(self._actors)  # a replica that lost a shard waits while Ray restarts it
+        running: dict[Any, tuple[int, int, list[Request]]] = {}
+        try:
+            while todo or running:
+                now = time.monotonic()
+                for index in sorted(idle, key=lambda i: resting[i]):
+                    if not todo or resting[index] > now:
+                        break
+                    idle.discard(index)
+                    start, shard = todo.popleft()
+                    running[self._actors[index].answer.remote(kind, shard)] = (index, start, shard)
+                if not running:  # every replica is resting: wait for the first to be back
+                    time.sleep(max(0.0, min(resting) - now))
+                    continue
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+                if not ready:
+                    continue
+                index, start, shard = running.pop(ready[0])
+                idle.add(index)
+                try:
+                    answers = ray.get(ready[0])
+                except ray.exceptions.RayTaskError as exc:  # the adapter itself raised: as in a local run
+                    raise exc.cause if isinstance(exc.cause, BaseException) else exc from None
+                except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as exc:
+                    lost[start] = lost.get(start, 0) + 1
+                    if lost[start] >= MAX_SHARD_ATTEMPTS:
+                        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+                        raise RuntimeError(f"a shard of {len(shard)} {kind} requests of {self.spec.raw} was lost "
+                                           f"{lost[start]} times on the Ray cluster ({first}); the answers "
+                                           "received so far are cached, a rerun asks only for the rest") from None
+                    self.stats["shards_resubmitted"] += 1
+                    resting[index] = time.monotonic() + min(2.0 ** lost[start], 30.0)
+                    todo.appendleft((start, shard))
+                    continue
+                self.stats["shards"] += 1
+                for offset, response in enumerate(answers):
+                    if response is not None:
+                        on_result(start + offset, response)
+        finally:
+            for ref in running:
+                ray.cancel(ref, force=False)
+
+    def loglikelihood(self, requests: Sequence[Any], on_result: ResultCallback) -> None:
+        self._answer("loglikelihood", requests, on_result)
+
+    def loglikelihood_rolling(self, requests: Sequence[Any], on_result: ResultCallback) -> None:
+        self._answer("loglikelihood_rolling", requests, on_result)
+
+    def generate(self, requests: Sequence[Any], on_result: ResultCallback) -> None:
+        self._answer("generate", requests, on_result)
+
+    def close(self) -> None:
+        ray = self._ray
+        actors, self._actors = getattr(self, "_actors", []), []
+        for actor in actors:  # a vLLM replica stops its server; then the actor goes
+            try:
+                ray.get(actor.close.remote(), timeout=60)
+            except (ray.exceptions.RayError, TimeoutError):
+                pass
+            ray.kill(actor, no_restart=True)

@@ -1,0 +1,180 @@
+"""`--executor ray` on a real Ray cluster on 127.0.0.1 (a head and a worker node, one CPU each,
+started once for the module): a sharded run equals the local run sample by sample and fills the
+driver's response cache; a replica killed mid-run loses and repeats nothing; a nightly board run
+on the cluster gives the very page a local one does; a wrong address or a missing Ray is one line."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import evalboard
+from cli_helpers import assert_one_line_error, run_cli
+from evalboard.engine.nightly import load_config, run_update
+from ray_local_cluster import LocalRayCluster, replica_processes
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    before = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # the test cluster's setting, for this driver too
+    started = LocalRayCluster(workers=1)
+    try:
+        yield started
+    finally:
+        import ray
+
+        ray.shutdown()
+        started.stop()
+        if before is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = before
+
+
+def _assert_same_samples(local: Any, sharded: Any, tasks: list[str]) -> None:
+    for task in tasks:
+        assert len(sharded.samples[task]) == len(local.samples[task]) > 0
+        for a, b in zip(local.samples[task], sharded.samples[task]):
+            assert (a.index, a.doc_id, a.target, a.prompt) == (b.index, b.doc_id, b.target, b.prompt)
+            assert [x.logprob for x in a.responses] == pytest.approx([x.logprob for x in b.responses], abs=1e-4)
+            assert a.scores == b.scores
+        assert local.tasks[task].metrics == sharded.tasks[task].metrics
+        assert local.tasks[task].task_fingerprint == sharded.tasks[task].task_fingerprint
+    assert local.model.fingerprint == sharded.model.fingerprint
+
+
+def test_a_sharded_run_on_two_nodes_equals_the_local_run(cluster: LocalRayCluster, tiny_model: Path,
+                                                          tmp_path: Path) -> None:
+    tasks, spec = ["arc_easy", "hellaswag"], f"hf:{tiny_model}"
+    local = evalboard.evaluate(spec, tasks, limit=4, output_dir=None, cache=False)
+    sharded = evalboard.evaluate(spec, tasks, limit=4, output_dir=tmp_path / "results", cache=tmp_path / "c.sqlite",
+                                 executor="ray", ray_address=cluster.address, replicas=2, shard_size=3)
+    _assert_same_samples(local, sharded, tasks)
+    stats = sharded.usage.adapter["executor"]
+    unique = sharded.usage.unique_requests
+    assert stats["replicas"] == 2 and stats["nodes"] == 2  # one CPU per node: one replica on each
+    assert stats["shards"] == math.ceil(unique / 3) and stats["shards_resubmitted"] == 0
+    assert sharded.usage.requests_answered_now == unique
+    # the driver wrote every answer: a local rerun on that cache asks the model nothing
+    rerun = evalboard.evaluate(spec, tasks, limit=4, output_dir=None, cache=tmp_path / "c.sqlite")
+    assert rerun.usage.requests_answered_now == 0 and rerun.usage.cache_hits == unique
+    _assert_same_samples(local, rerun, tasks)
+
+
+def _cached(path: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as db:
+            return int(db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_a_replica_killed_mid_run_loses_and_repeats_nothing(cluster: LocalRayCluster, tiny_model: Path,
+                                                            tmp_path: Path) -> None:
+    spec, cache = f"hf:{tiny_model}", tmp_path / "c.sqlite"
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["record"] = evalboard.evaluate(spec, ["arc_easy"], limit=12, output_dir=None, cache=cache,
+                                                   executor="ray", ray_address=cluster.address, shard_size=1)
+        except BaseException as exc:  # handed to the test thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    killed = None
+    deadline = time.monotonic() + 240
+    while killed is None and thread.is_alive() and time.monotonic() < deadline:
+        pids = replica_processes()
+        if pids and _cached(cache) >= 1:  # mid-run: some answers are in, most are not
+            os.kill(pids[0], signal.SIGKILL)
+            killed = pids[0]
+        time.sleep(0.005)
+    thread.join(timeout=300)
+    assert "error" not in outcome, outcome.get("error")
+    record = outcome["record"]
+    assert killed is not None
+    stats, unique = record.usage.adapter["executor"], record.usage.unique_requests
+    assert stats["shards_resubmitted"] >= 1  # the shard in flight went out again
+    assert stats["shards"] == unique  # every returned shard was asked exactly once
+    assert record.usage.requests_answered_now == unique and _cached(cache) == unique
+    local = evalboard.evaluate(spec, ["arc_easy"], limit=12, output_dir=None, cache=False)
+    _assert_same_samples(local, record, ["arc_easy"])
+
+
+BOARD = """\
+results: results
+output: results/leaderboard/index.html
+bootstrap_rounds: 20
+defaults:
+  limit: 3
+models:
+  - spec: hf:{model}
+    label: tiny
+  - chance:7
+tasks:
+  - arc_easy
+  - name: hellaswag
+    limit: 2
+"""
+
+
+def test_a_nightly_board_on_the_cluster_is_byte_identical_to_the_local_one(
+        cluster: LocalRayCluster, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pages = []
+    for where in ("local", "ray"):
+        folder = tmp_path / where
+        folder.mkdir()
+        (folder / "leaderboard.yaml").write_text(BOARD.format(model=tiny_model))
+        cache = str(tmp_path / f"{where}.sqlite")  # separate caches: the cluster answers everything itself
+        if where == "local":
+            monkeypatch.setenv("EVALBOARD_CACHE", cache)
+            result = run_update(load_config(folder / "leaderboard.yaml"), log=open(os.devnull, "w"))
+            assert not result.failures
+        else:
+            done = run_cli("leaderboard", "update", "--config", str(folder / "leaderboard.yaml"),
+                           "--executor", "ray", "--ray-address", cluster.address,
+                           env={"EVALBOARD_CACHE": cache, "RAY_AUTH_MODE": "disabled"})
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert "evaluated 4 cell(s), 0 failure(s)" in done.stdout
+        pages.append((folder / "results" / "leaderboard" / "index.html").read_bytes())
+    assert pages[0] == pages[1]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_wrong_ray_address_is_one_line(tmp_path: Path) -> None:
+    address = f"127.0.0.1:{_closed_port()}"
+    done = run_cli("run", "--model", "chance:1", "--tasks", "arc_easy", "--limit", "2", "--executor", "ray",
+                   "--ray-address", address, cwd=tmp_path)
+    assert_one_line_error(done, f"cannot reach a Ray cluster at {address}")
+    done = run_cli("run", "--model", "chance:1", "--tasks", "arc_easy", "--executor", "ray", "--ray-address", "nonsense",
+                   cwd=tmp_path)
+    assert_one_line_error(done, "is not HOST:PORT")
+
+
+def test_without_ray_installed_the_executor_says_how_to_install_it(tmp_path: Path) -> None:
+    hide_ray = ("import sys; sys.modules['ray'] = None; from evalboard.cli import main; "
+                "sys.exit(main(['run', '--model', 'chance:1', '--tasks', 'arc_easy', '--limit', '2', "
+                "'--executor', 'ray', '--no-cache']))")
+    done = subprocess.run([sys.executable, "-c", hide_ray], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert_one_line_error(done, "pip install 'evalboard[ray]'")
