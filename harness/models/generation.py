@@ -130,7 +130,9 @@ def _shared_prefix_attention(module: Any, query: torch.Tensor, key: torch.Tensor
     layer = module.layer_idx
     prefix = evalboard_pass.prefix
     shared = prefix.length if prefix is not None else 0
-    by_kv = query.view(rows, kv_heads, groups, q, dim)
+    if q > 1 and softcap is None:
+        return _prompt_attention(query, key, value, layer, scale, sliding_window, evalboard_pass), None
+    by_kv = (query * scale).view(rows, kv_heads, groups, q, dim)
     if prefix is not None and shared:
         prefix_k, prefix_v = prefix.keys[layer], prefix.values[layer]
         assert prefix_k is not None and prefix_v is not None
@@ -144,15 +146,11 @@ def _shared_prefix_attention(module: Any, query: torch.Tensor, key: torch.Tensor
         scores = (by_kv[r].reshape(kv_heads, groups * q, dim) @ own_k.transpose(1, 2)).view(kv_heads, groups, q, -1)
         if shared:
             scores = torch.cat([prefix_scores[r], scores], dim=-1)
-        scores = scores * scale
         if softcap is not None:
             scores = torch.tanh(scores / softcap) * softcap
-        query_at = torch.arange(shared + start, shared + start + q, device=query.device).unsqueeze(1)
-        key_at = torch.arange(scores.shape[-1], device=query.device).unsqueeze(0)
-        visible = key_at <= query_at
-        if sliding_window is not None:
-            visible &= query_at - key_at < sliding_window
-        scores = scores.masked_fill(~visible, float("-inf"))
+        if q > 1 or (sliding_window is not None and shared + start >= sliding_window):  # else every key is seen
+            visible = _visible(shared, start, q, scores.shape[-1], sliding_window, query.device)
+            scores = scores.masked_fill(~visible, float("-inf"))
         probabilities = _softmax(scores).to(query.dtype)
         out = probabilities[..., shared:].reshape(kv_heads, groups * q, -1) @ own_v
         outputs.append(out.view(kv_heads, groups, q, dim))
@@ -163,6 +161,42 @@ def _shared_prefix_attention(module: Any, query: torch.Tensor, key: torch.Tensor
         weights = torch.stack(probabilities_on_prefix).transpose(0, 1).reshape(kv_heads, rows * groups * q, shared)
         out = out + (weights @ prefix_v).view(kv_heads, rows, groups, q, dim).transpose(0, 1)
     return out.reshape(rows, heads, q, dim).transpose(1, 2).contiguous(), None
+
+
+def _visible(shared: int, start: int, q: int, keys: int, window: int | None, device: torch.device) -> torch.Tensor:
+    """(q x keys) booleans: the query at position shared + start + i may attend to key position k
+    (prefix positions first, then the row's own): causal, and within the window if any."""
+    query_at = torch.arange(shared + start, shared + start + q, device=device).unsqueeze(1)
+    key_at = torch.arange(keys, device=device).unsqueeze(0)
+    visible = key_at <= query_at
+    if window is not None:
+        visible &= query_at - key_at < window
+    return visible
+
+
+def _prompt_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, layer: int, scale: float,
+                      window: int | None, evalboard_pass: _Pass) -> torch.Tensor:
+    """Attention for passes that feed many tokens per row (a prompt): torch's fused kernel on
+    each row's prefix + own keys (one row's copy of the prefix lasts one layer), which for long
+    prompts beats the per-element operations of the decoding path."""
+    import torch.nn.functional as F
+
+    prefix = evalboard_pass.prefix
+    shared = prefix.length if prefix is not None else 0
+    outputs = []
+    for r, sequence in enumerate(evalboard_pass.rows):
+        start = sequence.length
+        keys, values = sequence.write(layer, key[r], value[r])
+        if prefix is not None and shared:
+            prefix_k, prefix_v = prefix.keys[layer], prefix.values[layer]
+            assert prefix_k is not None and prefix_v is not None
+            keys, values = torch.cat([prefix_k[:, :shared], keys], dim=1), torch.cat([prefix_v[:, :shared], values], dim=1)
+        plain_causal = shared + start == 0 and window is None
+        mask = None if plain_causal else _visible(shared, start, query.shape[2], keys.shape[1], window, query.device)
+        outputs.append(F.scaled_dot_product_attention(query[r : r + 1], keys.unsqueeze(0), values.unsqueeze(0),
+                                                      attn_mask=mask, is_causal=plain_causal, scale=scale,
+                                                      enable_gqa=True))
+    return torch.cat(outputs).transpose(1, 2).contiguous()
 
 
 def _softmax(scores: torch.Tensor) -> torch.Tensor:
