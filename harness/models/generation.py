@@ -65,6 +65,7 @@ class GenerationStats:
     decode_passes: int = 0
     decode_rows: int = 0  # rows summed over decode passes
     max_rows: int = 0
+    max_shared_held: int = 0  # most keys/values rows held at once (own tokens) while more than one row ran
 
     def summary(self) -> dict[str, Any]:
         forwarded = self.prompt_tokens_forwarded
@@ -286,6 +287,7 @@ class SharedPrefixGenerator:
                 self._admit(prefix, row)
                 active.append(row)
                 active = self._finish_done(active, on_result)
+            active = self._set_aside(active, waiting)
             if not active:
                 continue
             logits = self._forward(prefix, [r.cache for r in active if r.cache is not None],
@@ -293,14 +295,15 @@ class SharedPrefixGenerator:
             self.stats.decode_passes += 1
             self.stats.decode_rows += len(active)
             self.stats.max_rows = max(self.stats.max_rows, len(active))
+            if len(active) > 1:
+                self.stats.max_shared_held = max(self.stats.max_shared_held, _held(active))
             for row, token in zip(active, logits.argmax(-1).tolist()):
                 row.tokens.append(int(token))
             active = self._finish_done(active, on_result)
-            active = self._set_aside(active, waiting)
 
     def _fits(self, active: list[_Row], row: _Row) -> bool:
-        held = sum(r.cache.length for r in active if r.cache is not None)
-        return not active or held + len(row.prompt) + len(row.tokens) + 1 <= self.budget_tokens
+        """Whether the row's prompt, and a token more for each row, fit the budget next to the others."""
+        return not active or _held(active) + len(row.prompt) + len(row.tokens) + len(active) + 1 <= self.budget_tokens
 
     def _admit(self, prefix: _KeysValues | None, row: _Row) -> None:
         """Forward the row's prompt (and, for a row set aside earlier, its tokens so far) and
@@ -314,9 +317,9 @@ class SharedPrefixGenerator:
         row.tokens.append(int(logits.argmax(-1)[0]))
 
     def _set_aside(self, active: list[_Row], waiting: deque[_Row]) -> list[_Row]:
-        """While the rows' keys/values exceed the budget, free the latest admitted row's (it goes
-        back to the front of the queue, keeping its tokens)."""
-        while len(active) > 1 and sum(r.cache.length for r in active if r.cache is not None) > self.budget_tokens:
+        """While the next pass (a token more per row) would exceed the budget, free the latest
+        admitted row's keys/values: it goes back to the front of the queue, keeping its tokens."""
+        while len(active) > 1 and _held(active) + len(active) > self.budget_tokens:
             latest = max(active, key=lambda r: r.admitted)
             latest.cache = None
             active = [r for r in active if r is not latest]
@@ -355,6 +358,11 @@ class SharedPrefixGenerator:
         for seq, tokens in zip(rows, ids):
             seq.length += len(tokens)
         return output.logits[:, -1].float()
+
+
+def _held(rows: list[_Row]) -> int:
+    """Tokens whose keys/values the rows hold (the shared prefix not counted)."""
+    return sum(r.cache.length for r in rows if r.cache is not None)
 
 
 def _families(jobs: list[GenerationJob]) -> list[list[GenerationJob]]:
