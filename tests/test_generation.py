@@ -11,7 +11,6 @@ from collections import Counter
 
 import pytest
 import torch
-
 from evalboard.models.generation import GenerationJob, GenerationResult, SharedPrefixGenerator
 from test_prefix_scoring import VOCAB, _model
 
@@ -48,10 +47,10 @@ def test_greedy_tokens_equal_generate_on_each_prompt_alone(kind: str, attention:
     # what generate(eos_token_id=end) gives: greedy search is the same until the first end token
     expected = {i: tokens[: tokens.index(end) + 1] if end in tokens else tokens for i, tokens in full.items()}
     for rows, budget in ((3, 4096), (8, 20)):
-        got: dict[int, list[int]] = {}
+        results: list[GenerationResult] = []
         generator = SharedPrefixGenerator(model, rows, budget, {end}, lambda tokens: "")
-        generator.run(jobs, lambda result: got.__setitem__(result.index, result.tokens))
-        assert got == expected, (rows, budget)
+        generator.run(jobs, results.append)
+        assert {r.index: r.tokens for r in results} == expected, (rows, budget)
         summary = generator.stats.summary()
         assert summary["generation_prompt_tokens_forwarded"] < sum(len(j.tokens) for j in jobs)  # the block once
         assert (generator.stats.recomputed_tokens > 0) == (budget == 20)

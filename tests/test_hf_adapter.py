@@ -5,12 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import evalboard
 import pytest
 import torch
-
-import evalboard
-from evalboard.models.adapters.base import AdapterSettings, load_adapter
 from evalboard.errors import UserError
+from evalboard.models.adapters.base import AdapterSettings, load_adapter
 from evalboard.requests import GenerateRequest, GenerationParams, LoglikelihoodRequest
 from tiny_models import build_random_lora, build_tiny_llama
 

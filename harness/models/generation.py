@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-
 from evalboard.models.prefix_scoring import FAMILY_MIN_SHARED, _common_prefix, _common_prefix_all, _unique_tokens
 
 ATTENTION_NAME = "evalboard_shared_prefix"

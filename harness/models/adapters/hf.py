@@ -39,9 +39,11 @@ from evalboard.requests import (
 )
 
 DEFAULT_MAX_LENGTH = 2048
-# Rows x (prompt + new tokens) of one generate() call. Its cache and activations grow with that
-# product (on SmolLM2-135M, ~100 MiB per 1,000-token row): this keeps a run's peak memory within
-# about 1.5x the model's own. Override with `hf:...,batch_tokens=N`.
+# Tokens whose keys/values the generation rows hold at once (the continuous batcher: the sum of
+# the rows' lengths, a shared prefix counted once; the padded fallback: rows x (prompt + new
+# tokens) of one generate() call, whose cache and activations cost ~100 MiB per 1,000-token row on
+# SmolLM2-135M; the batcher's keys/values cost 45 KiB a token there). It keeps a run's peak memory
+# within about 1.5x the model's own. Override with `hf:...,batch_tokens=N`.
 DEFAULT_GENERATION_BATCH_TOKENS = 4096
 
 
