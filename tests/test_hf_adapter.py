@@ -5,12 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import evalboard
 import pytest
 import torch
-
-import evalboard
-from evalboard.models.adapters.base import AdapterSettings, load_adapter
 from evalboard.errors import UserError
+from evalboard.models.adapters.base import AdapterSettings, load_adapter
 from evalboard.models.prefix_scoring import padded_width
 from evalboard.requests import GenerateRequest, GenerationParams, LoglikelihoodRequest
 from tiny_models import build_random_lora, build_tiny_llama
@@ -109,21 +108,38 @@ def test_greedy_generation_is_the_same_alone_and_in_a_batch(tiny_model: Path) ->
     assert alone == batched
 
 
-def test_generation_batches_stay_within_the_token_budget_and_give_the_same_text(tiny_model: Path) -> None:
+def test_generation_stays_within_the_token_budget_and_gives_the_same_text(tiny_model: Path) -> None:
     prompts = ["import os\n", "class A:\n    def", "for i in range(", "x = 1\ny =", "def f(a, b):\n    return"]
     requests = [GenerateRequest(p, GenerationParams(max_new_tokens=10)) for p in prompts]
     roomy = load_adapter(f"hf:{tiny_model}", AdapterSettings(batch_size=8))
     tight = load_adapter(f"hf:{tiny_model},batch_tokens=40", AdapterSettings(batch_size=8))
-    calls: list[int] = []
-    generate_batch = tight._generate_batch
-    tight._generate_batch = lambda batch, on_result: (calls.append(len(batch)), generate_batch(batch, on_result))
-    widths = sorted((len(tight.encode(p)) + 10 for p in prompts), reverse=True)
     assert [r.text for r in _collect(tight.generate, requests)] == [r.text for r in _collect(roomy.generate, requests)]
-    assert len(calls) > 1 and sum(calls) == len(prompts)
-    start = 0
-    for rows in calls:  # longest first, so each call's widest row is its first
-        assert rows == 1 or rows * widths[start] <= 40
-        start += rows
+    assert tight.generator is not None and roomy.generator is not None
+    # rows together never held more keys/values than the budget; rows were set aside and recomputed
+    assert 0 < tight.generator.stats.max_shared_held <= 40 < roomy.generator.stats.max_shared_held
+    assert tight.generator.stats.recomputed_tokens > 0 == roomy.generator.stats.recomputed_tokens
+
+
+def test_continuous_batching_gives_the_texts_of_padded_batches(tiny_model: Path) -> None:
+    """The shared-prefix continuous batcher against the padded model.generate batches (the path
+    models without transformers' attention interface take): same texts, stop sequences cut
+    where they were, and the prompt block that every prompt shares is forwarded once."""
+    block = "def add(a, b):\n    return a + b\n\n" * 4
+    prompts = [block + tail for tail in ("def f(x):", "class A:\n    def", "for i in range(", "x = 1\ny =")]
+    free = _collect(load_adapter(f"hf:{tiny_model}", AdapterSettings(batch_size=1)).generate,
+                    [GenerateRequest(p, GenerationParams(max_new_tokens=16)) for p in prompts])
+    stops = [(r.text.strip()[2:4],) if len(r.text.strip()) > 4 else () for r in free]
+    requests = [GenerateRequest(p, GenerationParams(max_new_tokens=16 - i, stop=stop))
+                for i, (p, stop) in enumerate(zip(prompts, stops))]
+    continuous = load_adapter(f"hf:{tiny_model}", AdapterSettings(batch_size=3))
+    padded = load_adapter(f"hf:{tiny_model}", AdapterSettings(batch_size=3))
+    padded.generator = None
+    ours = _collect(continuous.generate, requests)
+    assert [r.text for r in ours] == [r.text for r in _collect(padded.generate, requests)]
+    assert any(stop and stop[0] in f.text and stop[0] not in r.text for stop, f, r in zip(stops, free, ours))
+    usage = continuous.usage_summary()
+    assert usage["generation_prompt_tokens_forwarded"] < sum(len(continuous.encode(p)) for p in prompts) / 2
+    assert usage["generation_token_efficiency"] == 1.0
 
 
 def test_seeded_sampling_is_reproducible_and_samples_differ(tiny_model: Path) -> None:

@@ -23,6 +23,7 @@ from evalboard.models.adapters.base import (
     ResultCallback,
     register_adapter,
 )
+from evalboard.models.generation import GenerationJob, GenerationResult, SharedPrefixGenerator, supports
 from evalboard.models.memory import release_free_memory
 from evalboard.models.prefix_scoring import PrefixScorer
 from evalboard.models.preloaded import loaded_model
@@ -46,9 +47,11 @@ from evalboard.requests import (
 )
 
 DEFAULT_MAX_LENGTH = 2048
-# Rows x (prompt + new tokens) of one generate() call. Its cache and activations grow with that
-# product (on SmolLM2-135M, ~100 MiB per 1,000-token row): this keeps a run's peak memory within
-# about 1.5x the model's own. Override with `hf:...,batch_tokens=N`.
+# Tokens whose keys/values the generation rows hold at once (the continuous batcher: the sum of
+# the rows' lengths, a shared prefix counted once; the padded fallback: rows x (prompt + new
+# tokens) of one generate() call, whose cache and activations cost ~100 MiB per 1,000-token row on
+# SmolLM2-135M; the batcher's keys/values cost 45 KiB a token there). It keeps a run's peak memory
+# within about 1.5x the model's own. Override with `hf:...,batch_tokens=N`.
 DEFAULT_GENERATION_BATCH_TOKENS = 4096
 
 
@@ -151,6 +154,11 @@ class HFAdapter(ModelAdapter):
         if self._pad_id is None:
             self._pad_id = self.tokenizer.eos_token_id or 0
         self.scorer = PrefixScorer(self.model, self.max_length, self.batch_size, self._pad_id)
+        self.generator = None
+        if supports(self.model) and _plain_greedy(self.model.generation_config):
+            self.generator = SharedPrefixGenerator(
+                self.model, self.batch_size, self.batch_tokens, self._end_tokens(),
+                lambda tokens: str(self.tokenizer.decode(tokens, skip_special_tokens=True)))
 
     # --- loading -------------------------------------------------------------------------
 
@@ -164,6 +172,13 @@ class HFAdapter(ModelAdapter):
                 f"adapter {self._adapter_path} could not be applied to base model {self.spec.target}: "
                 f"{_loading_problem(exc)}; check that it was saved with peft's save_pretrained for this base"
             ) from None
+
+    def _end_tokens(self) -> set[int]:
+        """The tokens model.generate stops at (its generation config's, else the tokenizer's)."""
+        ids = self.model.generation_config.eos_token_id
+        if ids is None:
+            ids = self.tokenizer.eos_token_id
+        return set(ids) if isinstance(ids, list) else ({ids} if ids is not None else set())
 
     def _model_max_length(self) -> int:
         config = self.model.config
@@ -206,13 +221,16 @@ class HFAdapter(ModelAdapter):
 
     def usage_summary(self) -> dict[str, Any]:
         stats = self.scorer.stats
-        return {
+        summary = {
             "forward_passes": stats.forward_passes,
             "tokens_forwarded": stats.forwarded_tokens,
             "unique_prefix_tokens": stats.unique_tokens,
             "token_efficiency": round(stats.efficiency, 4),
             **({"auto_batch_sizes": list(self.auto_batch_sizes)} if self._auto_batch else {}),
         }
+        if self.generator is not None and self.generator.stats.unique_prompt_tokens:
+            summary.update(self.generator.stats.summary())
+        return summary
 
     def _fit_batch(self, widths: Sequence[int]) -> None:
         """--batch-size auto: the largest batch of the call's longest sequence that fits."""
@@ -223,6 +241,8 @@ class HFAdapter(ModelAdapter):
         self.batch_size = largest_fitting_batch(self.model, min(max(widths), self.max_length), self.device,
                                                 len(widths))
         self.scorer.batch = self.batch_size
+        if self.generator is not None:
+            self.generator.rows = self.batch_size
         self.auto_batch_sizes.append(self.batch_size)
 
     # --- tokenisation (shared with openai-compatible:, mirrors lm-eval's HFLM) -----------
@@ -273,19 +293,51 @@ class HFAdapter(ModelAdapter):
     # --- generation ----------------------------------------------------------------------
 
     def generate(self, requests: Sequence[GenerateRequest], on_result: ResultCallback) -> None:
+        """Greedy requests through the shared-prefix continuous batcher where the model allows
+        (models/generation.py), else in padded batches of model.generate; sampled requests one at
+        a time, each with its own seed."""
         import torch
 
         prepared = [(i, self.encode(self.render(r.context)), r) for i, r in enumerate(requests)]
         greedy = sorted((p for p in prepared if p[2].params.greedy), key=lambda p: (-len(p[1]), p[0]))
         sampled = [p for p in prepared if not p[2].params.greedy]
         self._fit_batch([self._row_tokens(p) for p in greedy])
-        for batch in self._generation_batches(greedy):
-            self._generate_batch(batch, on_result)
-            release_free_memory()
+        if self.generator is not None and greedy:
+            self._generate_continuously(greedy, on_result)
+        else:
+            for batch in self._generation_batches(greedy):
+                self._generate_batch(batch, on_result)
+                release_free_memory()
         for item in sampled:  # one at a time with its own seed: reproducible whatever the batch
             seed = item[2].params.seed * 100_003 + item[2].sample
             torch.manual_seed(seed)
             self._generate_batch([item], on_result)
+
+    def _generate_continuously(self, items: list[tuple[int, list[int], GenerateRequest]],
+                               on_result: ResultCallback) -> None:
+        assert self.generator is not None
+        by_index = {index: request for index, _, request in items}
+        jobs = [GenerationJob(index, tuple(tokens[-(self.max_length - r.params.max_new_tokens):]),
+                              r.params.max_new_tokens, r.params.stop)
+                for index, tokens, r in sorted(items, key=lambda item: item[0])]
+
+        def deliver(result: GenerationResult) -> None:
+            request = by_index[result.index]
+            on_result(result.index, self._response(result.tokens, request, result.prompt_tokens, result.seconds))
+
+        self.generator.run(jobs, deliver)
+        release_free_memory()
+
+    def _response(self, new_tokens: list[int], request: GenerateRequest, prompt_tokens: int,
+                  seconds: float) -> Response:
+        """The answer text as today: cut at the end token, special tokens dropped, cut at the
+        earliest stop sequence."""
+        if self.tokenizer.eos_token_id in new_tokens:
+            new_tokens = new_tokens[: new_tokens.index(self.tokenizer.eos_token_id)]
+        text = str(self.tokenizer.decode(new_tokens, skip_special_tokens=True))
+        text = truncate_at_stop(text, request.params.stop)
+        usage = Usage(input_tokens=prompt_tokens, output_tokens=len(new_tokens), latency_s=seconds)
+        return Response(text=text, usage=usage)
 
     def _generation_batches(self, longest_first: list[tuple[int, list[int], GenerateRequest]]) -> Iterator[list]:
         """Up to batch_size requests per generate() call, fewer when rows x (prompt + new tokens)
@@ -340,13 +392,7 @@ class HFAdapter(ModelAdapter):
             output = self.model.generate(ids.to(self.device), **kwargs)
         elapsed = time.perf_counter() - began
         for i, (index, _tokens, request) in enumerate(batch):
-            new_tokens = output[i, width:].tolist()
-            if self.tokenizer.eos_token_id in new_tokens:
-                new_tokens = new_tokens[: new_tokens.index(self.tokenizer.eos_token_id)]
-            text = str(self.tokenizer.decode(new_tokens, skip_special_tokens=True))
-            text = truncate_at_stop(text, request.params.stop)
-            usage = Usage(input_tokens=len(inputs[i]), output_tokens=len(new_tokens), latency_s=elapsed)
-            on_result(index, Response(text=text, usage=usage))
+            on_result(index, self._response(output[i, width:].tolist(), request, len(inputs[i]), elapsed))
 
     def close(self) -> None:
         self.model = None
@@ -359,6 +405,17 @@ def _loading_problem(exc: Exception) -> str:
     specific = [line for line in lines if line.startswith(("size mismatch", "Missing key", "Unexpected key"))]
     chosen = specific[0] if specific else (lines[0] if lines else type(exc).__name__)
     return f"{type(exc).__name__}: {chosen[:240]}"
+
+
+def _plain_greedy(config: Any) -> bool:
+    """Whether model.generate's greedy search would pick the plain argmax: no logits processor
+    from the model's generation config (repetition penalty, banned words, ...) applies."""
+    neutral = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "min_length": 0, "min_new_tokens": 0,
+               "encoder_repetition_penalty": 1.0}
+    absent = ("bad_words_ids", "suppress_tokens", "begin_suppress_tokens", "sequence_bias", "forced_bos_token_id",
+              "forced_eos_token_id", "forced_decoder_ids")
+    return (all(getattr(config, name, None) in (None, value) for name, value in neutral.items())
+            and all(getattr(config, name, None) in (None, []) for name in absent))
 
 
 def truncate_at_stop(text: str, stops: Sequence[str]) -> str:
