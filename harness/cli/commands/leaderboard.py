@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 
-def _build_settings(args: argparse.Namespace) -> dict[str, object]:
+class BuildSettings(NamedTuple):
+    results: Path
+    output: Path
+    title: str
+    rounds: int
+    seed: int
+
+
+def _build_settings(args: argparse.Namespace) -> BuildSettings:
     """Where to read and write, and how: the flags given, then `--config`'s settings (the same file
     `update` reads), then the defaults. The page goes inside the results folder unless told
     otherwise (`--results DIR` writes DIR/leaderboard/index.html)."""
-    settings: dict[str, object] = {"results": args.results, "output": args.output, "title": args.title,
+    settings: dict[str, Any] = {"results": args.results, "output": args.output, "title": args.title,
                                    "rounds": args.rounds, "seed": args.seed}
     if args.config is not None:
         from evalboard.engine.nightly import load_config
@@ -21,21 +30,21 @@ def _build_settings(args: argparse.Namespace) -> dict[str, object]:
                        "rounds": config.bootstrap_rounds, "seed": config.bootstrap_seed}
         settings = {key: from_config[key] if value is None else value for key, value in settings.items()}
     results = Path(str(settings["results"] or "results"))
-    return {
-        "results": results,
-        "output": settings["output"] or results / "leaderboard" / "index.html",
-        "title": settings["title"] or "evalboard leaderboard",
-        "rounds": 1000 if settings["rounds"] is None else settings["rounds"],
-        "seed": 0 if settings["seed"] is None else settings["seed"],
-    }
+    return BuildSettings(
+        results=results,
+        output=Path(settings["output"] or results / "leaderboard" / "index.html"),
+        title=settings["title"] or "evalboard leaderboard",
+        rounds=1000 if settings["rounds"] is None else settings["rounds"],
+        seed=0 if settings["seed"] is None else settings["seed"],
+    )
 
 
 def _build(args: argparse.Namespace) -> int:
     from evalboard.leaderboard.build import build_leaderboard
 
     chosen = _build_settings(args)
-    report = build_leaderboard(chosen["results"], chosen["output"], rounds=chosen["rounds"], seed=chosen["seed"],
-                               title=chosen["title"], cache=not args.no_cache)
+    report = build_leaderboard(chosen.results, chosen.output, rounds=chosen.rounds, seed=chosen.seed,
+                               title=chosen.title, cache=not args.no_cache)
     print(f"{report.models} models, {report.columns} task columns, {report.runs} runs, "
           f"{report.rated_items:,} rated item scores")
     print(f"wrote {report.page} (+ {', '.join(p.name for p in report.exports)})")

@@ -144,7 +144,7 @@ class HFAdapter(ModelAdapter):
             ) from exc
         if self._adapter_path is not None:
             model = self._attach_adapter(model)
-        self.model = model.to(self.device).eval()  # type: ignore[arg-type]  # transformers types .to oddly
+        self.model = model.to(self.device).eval()
         self.max_length = max_length or settings.max_length or self._model_max_length()
         self._auto_batch = settings.batch_size == "auto"  # found before each call (one task's requests)
         self.batch_size = 1 if isinstance(settings.batch_size, str) else max(1, settings.batch_size)
