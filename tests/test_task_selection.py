@@ -84,9 +84,11 @@ def test_bad_limits_and_batch_sizes_are_one_line_errors(flags: list[str], fragme
 
 
 def test_the_main_job_samples_every_mmlu_subject() -> None:
-    """quickstart gives a group its own limit, per member: its MMLU column is 2 items of each subject."""
+    """quickstart gives a group its own limit, per member: its MMLU column is 2 items of each subject;
+    a generative group (MATH) also gets the generation cap."""
     from evalboard.cli import build_parser
     from evalboard.cli.commands.quickstart import _task_groups
 
-    assert _task_groups("arc_easy,mmlu gsm8k_cot") == (["arc_easy"], ["mmlu"], ["gsm8k_cot"])
+    assert _task_groups("arc_easy,mmlu gsm8k_cot leaderboard_math_hard") == (
+        ["arc_easy"], ["mmlu"], ["leaderboard_math_hard"], ["gsm8k_cot"])
     assert build_parser().parse_args(["quickstart"]).group_limit == 2

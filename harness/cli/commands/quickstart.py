@@ -41,41 +41,50 @@ def _offline_ready(spec: TaskSpec) -> bool:
 
     try:
         prepare_task(spec, TaskOptions(data_source="offline", limit=1))
-    except UserError as exc:
-        print(f"== skipping {spec.name}: {exc}", flush=True)
+    except UserError:
         return False
     return True
 
 
-def _task_groups(selected: str | None) -> tuple[list[str], list[str], list[str]]:
-    """(multiple-choice tasks, grouped tasks, generative tasks): every base task (not the chat
-    variants, not a group's members) whose data ships offline, or the tasks asked for. A grouped
-    task (MMLU) takes its limit per member, so it gets its own, smaller one: a sample of every
-    subject rather than the first subject only."""
+def _task_groups(selected: str | None) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(scored tasks, scored grouped tasks, generative grouped tasks, generative tasks): every base
+    task (not the chat variants, not a group's members) whose data ships offline, or the tasks
+    asked for. A grouped task (MMLU, MATH) takes its limit per member, so it gets its own, smaller
+    one: a sample of every subject rather than the first subject only."""
     from evalboard.taskdef.registry import discover_tasks, resolve_task_names
     from evalboard.taskdef.shapes import shapes_for
 
     specs = discover_tasks()
-    names = resolve_task_names(selected, specs) if selected else sorted(
-        name for name, spec in specs.items()
-        if not spec.chat_variant_of and not spec.subtask_of and _offline_ready(spec))
+    if selected:
+        names = resolve_task_names(selected, specs)
+    else:
+        base = sorted(name for name, spec in specs.items() if not spec.chat_variant_of and not spec.subtask_of)
+        names = [name for name in base if _offline_ready(specs[name])]
+        skipped = [name for name in base if name not in names]
+        if skipped:  # one line, not one per task: `evalboard tasks NAME` says where each one's data comes from
+            print(f"== skipping {len(skipped)} tasks whose items or few-shot examples ship in no package "
+                  f"(they need the Hub or --data-dir; `evalboard tasks NAME` says where): {', '.join(skipped)}",
+                  flush=True)
+    def scored(name: str) -> bool:  # loglikelihood-first shapes: their items are cheap to score
+        return shapes_for(specs[name].type)[0].needs == "loglikelihood"
+
     grouped = [n for n in names if specs[n].group_field]
-    # loglikelihood-first shapes get the larger limit: their items are cheap to score
-    choice = [n for n in names if shapes_for(specs[n].type)[0].needs == "loglikelihood" and n not in grouped]
-    return choice, grouped, [n for n in names if n not in choice and n not in grouped]
+    return ([n for n in names if scored(n) and n not in grouped], [n for n in grouped if scored(n)],
+            [n for n in grouped if not scored(n)], [n for n in names if not scored(n) and n not in grouped])
 
 
 def _quickstart(args: argparse.Namespace) -> int:
     from evalboard.engine.api import evaluate
 
-    choice_tasks, grouped_tasks, generative_tasks = _task_groups(args.tasks)
+    choice_tasks, grouped_choice, grouped_generative, generative_tasks = _task_groups(args.tasks)
     for model in MODELS:
         for tasks, limit, max_new_tokens in ((choice_tasks, args.limit, None),
-                                            (grouped_tasks, args.group_limit, None),
+                                            (grouped_choice, args.group_limit, None),
+                                            (grouped_generative, args.group_limit, args.max_new_tokens),
                                             (generative_tasks, args.generative_limit, args.max_new_tokens)):
             if not tasks:
                 continue
-            each = "of each member" if tasks is grouped_tasks else "each"
+            each = "of each member" if tasks in (grouped_choice, grouped_generative) else "each"
             print(f"== {model.label}: {', '.join(tasks)} ({limit} items {each})", flush=True)
             record = evaluate(
                 model.spec, tasks, limit=limit, output_dir=args.output_dir, label=model.label,
