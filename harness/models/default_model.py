@@ -51,6 +51,11 @@ def _convert_gguf(directory: Path, gguf_name: str, target: Path) -> None:
     try:
         rebuilt.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
-        staging.rename(target)  # atomic: a half-converted folder is never visible
+        try:
+            staging.rename(target)  # atomic: a half-converted folder is never visible
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise
+            # another process converted it at the same time and renamed first: theirs is the same model
     finally:
         shutil.rmtree(staging, ignore_errors=True)
