@@ -51,11 +51,17 @@ def _convert_gguf(directory: Path, gguf_name: str, target: Path) -> None:
     try:
         rebuilt.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
-        try:
-            staging.rename(target)  # atomic: a half-converted folder is never visible
-        except OSError:
-            if not (target / "config.json").is_file():
-                raise
-            # another process converted it at the same time and renamed first: theirs is the same model
+        move_into_place(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def move_into_place(staging: Path, target: Path) -> None:
+    """Rename a finished conversion into place (atomic: a half-converted folder is never visible).
+    When another process converting at the same time renamed first, its model (the same one) is
+    kept and ours is left for the caller to remove."""
+    try:
+        staging.rename(target)
+    except OSError:
+        if not (target / "config.json").is_file():
+            raise
