@@ -244,7 +244,7 @@ def _paired_differences(a: Any, b: Any) -> np.ndarray:
 
 class PairedBootstrap(NamedTuple):
     diff: float  # mean(a) - mean(b) on the observed items
-    ci_low: float  # percentile interval of the resampled differences
+    ci_low: float  # the interval the p-value inverts (see paired_bootstrap)
     ci_high: float
     p_value: float  # two-sided, shifted-null (see paired_bootstrap)
 
@@ -277,13 +277,16 @@ def paired_bootstrap(
     """Paired bootstrap comparison of per-item scores `a` and `b` (same items, same order).
 
     Items are resampled with replacement (keeping each item's pair together); each round gives a
-    mean difference d*. The CI is the percentile interval of d* at `level`.
+    mean difference d*.
 
     The p-value tests H0: mean difference = 0 with the shifted-null method: the bootstrap
     distribution, shifted to centre on 0, stands in for the null distribution, so
     p = (1 + #{rounds with |d* - d| >= |d|}) / (rounds + 1)
     (the +1s count the observed sample as one draw from the null, Davison & Hinkley 1997, so p > 0).
-    Identical inputs give diff = 0 and p = 1.
+    The interval is the one this test inverts, d -/+ h with h the (K+1)-th largest |d* - d| and K
+    the most such rounds that still give p <= 1 - level: it excludes 0 exactly when p <= 1 - level
+    (the percentile interval of d* need not, when d* is skewed). Identical inputs give diff = 0,
+    the interval [0, 0] and p = 1.
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
@@ -292,13 +295,25 @@ def paired_bootstrap(
     d = _paired_differences(a, b)
     diff = float(d.mean())
     boot = _bootstrap_means(d, rounds, np.random.default_rng(seed))
-    alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(boot, [alpha, 1.0 - alpha])
-    # Tolerance so that a resample equal to the observed difference up to float rounding counts.
+    deviation = np.abs(boot - diff)
+    # A resample as far from d as d is from 0, up to float rounding, counts as that far.
     tol = 1e-12 * max(1.0, abs(diff))
-    extreme = int(np.count_nonzero(np.abs(boot - diff) >= abs(diff) - tol))
+    deviation = np.where(np.abs(deviation - abs(diff)) <= tol, abs(diff), deviation)
+    extreme = int(np.count_nonzero(deviation >= abs(diff)))
     p_value = (1 + extreme) / (rounds + 1)
-    return PairedBootstrap(diff, float(low), float(high), float(min(1.0, p_value)))
+    allowed = _most_extreme_rounds(rounds, 1.0 - level)
+    half = math.inf if allowed < 0 else float(np.sort(deviation)[rounds - 1 - allowed])
+    return PairedBootstrap(diff, diff - half, diff + half, float(min(1.0, p_value)))
+
+
+def _most_extreme_rounds(rounds: int, alpha: float) -> int:
+    """The largest count k of extreme rounds with (1 + k) / (rounds + 1) <= alpha (-1: none)."""
+    k = min(rounds - 1, max(-1, math.floor(alpha * (rounds + 1)) - 1))
+    while k >= 0 and (1 + k) / (rounds + 1) > alpha:
+        k -= 1
+    while k + 1 < rounds and (2 + k) / (rounds + 1) <= alpha:
+        k += 1
+    return k
 
 
 class PairedDifference(NamedTuple):

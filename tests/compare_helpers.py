@@ -36,6 +36,7 @@ def make_record(run_id: str, tasks: dict[str, Scores], *, model_fp: str | None =
                 requests=[{"kind": "loglikelihood", "continuation": " yes"},
                           {"kind": "loglikelihood", "continuation": " no"}],
                 responses=[{"logprob": -1.0 if value == 1 else -2.0}, {"logprob": -1.5}],
+                picks={"acc": 0 if value == 1 else 1, "acc_norm": 0 if value == 1 else 1},
                 scores={} if failed else {metric: value},
                 error="HTTP 500" if failed else None,
             ))

@@ -28,6 +28,41 @@ def test_the_exact_interval_excludes_zero_exactly_when_mcnemar_is_significant(n:
             assert excludes_zero == (p < 0.05), (up, down, p, result)
 
 
+def test_the_bootstrap_interval_excludes_zero_exactly_when_its_p_is_significant() -> None:
+    """Skewed per-item differences (12 items, exponential): the resampled means are skewed, where a
+    percentile interval and the shifted-null p can disagree; the interval the test inverts cannot."""
+    import numpy as np
+
+    disagreed = 0
+    for seed in range(300):
+        d = np.random.default_rng(seed).exponential(1.0, 12) - 0.75
+        result = stats.paired_bootstrap(d, np.zeros(12), rounds=999, seed=seed)
+        excludes_zero = result.ci_low > 0 or result.ci_high < 0
+        assert result.ci_low <= result.diff <= result.ci_high
+        assert excludes_zero == (result.p_value <= 0.05), (seed, result)
+        resampled = stats._bootstrap_means(d, 999, np.random.default_rng(seed))
+        low, high = np.quantile(resampled, [0.025, 0.975])
+        disagreed += (low > 0 or high < 0) != (result.p_value <= 0.05)
+    assert disagreed > 0  # the percentile interval would have said two things on these
+
+
+def test_several_tasks_say_the_intervals_are_per_task_and_the_verdict_holm() -> None:
+    # +6 / -0 of 20 on each of three tasks: p = 0.031 each, the interval excludes 0, and Holm's
+    # p = 0.094 gives no significant change
+    tasks = {name: binary("q", "0" * 6 + "1" * 14) for name in ("a", "b", "c")}
+    base = make_record("base", tasks)
+    cand = make_record("cand", {name: binary("q", "1" * 20) for name in tasks})
+    comparison = compare_runs(base, cand)
+    for task in comparison.tasks:
+        assert task.p_value < 0.05 < task.p_adjusted and task.ci_low > 0
+        assert task.verdict == "no significant change"
+    for text in (format_table(comparison), to_markdown(comparison), to_html(comparison)):
+        assert "interval is its own, unadjusted for the 3 tasks" in text
+        assert "after Holm&#39;s correction" in text or "after Holm's correction" in text
+    single = compare_runs(make_record("base", {"a": tasks["a"]}), make_record("cand", {"a": binary("q", "1" * 20)}))
+    assert "unadjusted" not in format_table(single) and single.tasks[0].verdict == "improved"
+
+
 def test_four_gained_none_lost_of_twenty_is_one_story() -> None:
     """The issue's case: +4 / -0 of 20 has p = 0.125, so the interval must include 0."""
     base = make_record("base", {"t": binary("q", "0" * 4 + "1" * 8 + "0" * 8)})

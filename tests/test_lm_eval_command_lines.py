@@ -118,3 +118,72 @@ def test_a_generation_option_on_a_loglikelihood_task_is_a_warning(tmp_path: Path
         assert main(["run", "--model", "chance:0", "--tasks", "arc_easy", "--limit", "1", "--output", str(tmp_path),
                      "--gen_kwargs", "temperature=0.5", "--top-k", "3"]) == 0
     assert "warning: temperature, top_k have no effect on arc_easy: it does not generate text" in caplog.text
+
+
+def test_lm_evals_short_flags_are_evalboards_where_it_takes_the_option() -> None:
+    """Each short flag of lm-eval's own `run` parser names the same option here when evalboard takes
+    that option (-t, -M, -a, -L, -f, -b, -o, -s, -w), and evalboard has no short flag lm-eval lacks."""
+    import argparse
+
+    from evalboard.cli import build_parser
+    from lm_eval._cli.run import Run
+
+    lm_eval = argparse.ArgumentParser()
+    Run(lm_eval.add_subparsers())
+    lm_eval_run = next(a for a in lm_eval._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
+    ours = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
+    theirs = {o: a for a in lm_eval_run._actions for o in a.option_strings}
+    taken = []
+    for action in lm_eval_run._actions:
+        long, *shorts = sorted(action.option_strings, key=lambda o: not o.startswith("--"))
+        if long == "--help" or long not in ours._option_string_actions:
+            continue
+        for short in shorts:
+            assert ours._option_string_actions[short].dest == ours._option_string_actions[long].dest, short
+            taken.append(short)
+    assert sorted(taken) == sorted(["-t", "-M", "-a", "-L", "-f", "-b", "-o", "-s", "-w"])
+    for short in (o for o in ours._option_string_actions if not o.startswith("--")):
+        assert short in theirs or short == "-h", short
+
+
+def test_lm_evals_instruct_flags(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """lm-eval's chat-model line (its task READMEs': `--apply_chat_template --fewshot_as_multiturn`)
+    with its system instruction, code-execution consent and remote-code flags, in short forms."""
+    monkeypatch.chdir(tmp_path)
+    line = (f"--model hf --model_args pretrained={tiny_model} -t arc_easy -f 1 -L 2 -b 4 --apply_chat_template "
+            "--fewshot_as_multiturn --system_instruction 'Answer briefly.' --confirm_run_unsafe_code "
+            "--trust_remote_code --write_out -o out")
+    assert main(["run", *shlex.split(line)]) == 0, capsys.readouterr().err
+    (record,) = list_runs(Path("out"))
+    settings = record.settings
+    assert (settings.num_fewshot, settings.limit, settings.batch_size) == (1, 2, 4)
+    assert settings.style.apply_chat_template and settings.style.system_prompt == "Answer briefly."
+    assert settings.allow_code_execution and record.model.spec.endswith(",trust_remote_code=True")
+    first = record.load_samples("arc_easy")[0]
+    # --write_out prints the exact model input (the chat template's output), not the readable prompt
+    assert first.model_input is not None and "Answer briefly." in first.model_input
+    assert f"== arc_easy: first model input\n{first.model_input}\n== arc_easy: its target" in capsys.readouterr().out
+    # --fewshot_as_multiturn says what evalboard does under a chat template; anything else is one line
+    for words, says in ((["--fewshot_as_multiturn"], "needs --apply-chat-template"),
+                        (["--apply_chat_template", "--fewshot_as_multiturn", "false"], "is not available")):
+        assert main(["run", "--model", "chance:0", "-t", "arc_easy", "-L", "1", *words]) == 2
+        (error,) = capsys.readouterr().err.strip().splitlines()
+        assert says in error
+
+
+def test_tasks_fewshot_and_a_fractional_limit_through_the_command_line(tmp_path: Path) -> None:
+    """`--tasks a b --num_fewshot 0 --limit 0.01`: each task gets ceil(0.01 x its items), lm-eval's rounding."""
+    import math
+
+    from evalboard.taskdef.prepared import TaskOptions, prepare_task
+    from evalboard.taskdef.registry import discover_tasks
+
+    assert main(["run", "--model", "chance:0", "--tasks", "arc_easy", "hellaswag", "--num_fewshot", "0",
+                 "--limit", "0.01", "--output_path", str(tmp_path)]) == 0
+    (record,) = list_runs(tmp_path)
+    assert list(record.tasks) == ["arc_easy", "hellaswag"] and record.settings.limit == 0.01
+    specs = discover_tasks()
+    for name, entry in record.tasks.items():
+        n = len(prepare_task(specs[name], TaskOptions(num_fewshot=0)).docs)
+        assert entry.num_fewshot == 0 and entry.n_items == math.ceil(0.01 * n) < n, name

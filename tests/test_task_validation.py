@@ -89,6 +89,15 @@ def test_show_prints_the_exact_model_input(tiny_model: Path, tmp_path: Path, cap
     assert "scored continuation: 'Paris'" in out and "item 1 of 1" in out and "item 2" not in out
 
 
+def test_show_takes_one_task_and_limit_counts_the_items_shown(capsys: pytest.CaptureFixture) -> None:
+    # a group's --limit in a run takes N of each member; show's N is the items shown, whatever the task
+    assert main(["show", "mmlu", "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("--- mmlu item ") == 3 and "item 3 of 3 " in out
+    assert_one_line_error(run_cli("show", "mmlu_*"), "evalboard show takes one task; 'mmlu_*' names 57 (",
+                          "name one of them")
+
+
 def test_validate_gives_one_line_per_problem(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     files = [
         _task(tmp_path / "typo", CHOICES + "num_fewshots: 1\n"),

@@ -171,3 +171,28 @@ def batch_size(text: str) -> int | str:
     if value <= 0:
         raise ValueError(f"must be a positive whole number or auto, not {text!r}")
     return value
+
+
+def lm_eval_bool(text: str) -> bool:
+    """A boolean flag's value as lm-eval reads it (`--fewshot_as_multiturn false`)."""
+    return text.lower() in ("true", "1", "yes")
+
+
+def check_fewshot_as_multiturn(value: bool | None, apply_chat_template: bool) -> None:
+    """lm-eval's `--fewshot_as_multiturn` (implied by its --apply_chat_template): evalboard gives the
+    few-shot examples under a chat template as user/assistant turns, always, and without a template
+    there are no turns; so the flag is accepted where it says that, and a one-line error elsewhere."""
+    if value is True and not apply_chat_template:
+        raise UserError("--fewshot_as_multiturn needs --apply-chat-template (as in lm-eval): without a chat "
+                        "template there are no turns to put the examples in")
+    if value is False and apply_chat_template:
+        raise UserError("--fewshot_as_multiturn false is not available: under --apply-chat-template evalboard "
+                        "always gives the few-shot examples as user/assistant turns (lm-eval's default)")
+
+
+def with_trust_remote_code(spec: str) -> str:
+    """lm-eval's `--trust_remote_code`: `trust_remote_code=True` among an hf model's arguments (as
+    lm-eval adds it to --model_args); other models have no Hub code to trust."""
+    if not spec.startswith("hf:") or "trust_remote_code=" in spec:
+        return spec
+    return f"{spec},trust_remote_code=True"

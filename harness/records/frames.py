@@ -11,20 +11,11 @@ if TYPE_CHECKING:
     from evalboard.records.run_record import RunRecord, SampleLine
 
 
-def choice_pick(sample: SampleLine, normalised: bool = False) -> int | None:
-    """For a loglikelihood multiple-choice item (one request per choice): the index of the choice
-    with the highest loglikelihood, as acc scores it; `normalised`: per character of the choice, as
-    acc_norm scores it (lm-eval's definition). None for any other kind of item."""
-    requests, responses = sample.requests, sample.responses
-    if len(requests) < 2 or len(requests) != len(responses) or any(r.kind != "loglikelihood" for r in requests):
-        return None
-    logprobs = [r.logprob for r in responses]
-    if any(lp is None for lp in logprobs):
-        return None
-    values = [float(lp) for lp in logprobs if lp is not None]
-    if normalised:
-        values = [lp / max(1, len(r.continuation or "")) for lp, r in zip(values, requests)]
-    return max(range(len(values)), key=values.__getitem__)
+def choice_pick(sample: SampleLine, metric: str = "acc") -> int | None:
+    """For a loglikelihood multiple-choice item: the index of the choice `metric` (acc or acc_norm)
+    picked, as recorded when it was scored (`taskdef.shapes.choice.choice_picks`). None for any
+    other item, and for records written before picks were recorded (imports too)."""
+    return (sample.picks or {}).get(metric)
 
 
 def _response_text(sample: SampleLine) -> str | None:
@@ -50,7 +41,7 @@ def sample_row(sample: SampleLine) -> dict[str, Any]:
         "prompt": sample.prompt,
         "target": sample.target,
         "pick": choice_pick(sample),
-        "pick_norm": choice_pick(sample, normalised=True),
+        "pick_norm": choice_pick(sample, "acc_norm"),
         "response": _response_text(sample),
         "answer": _first_answer(sample),
         "error": sample.error,

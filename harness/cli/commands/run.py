@@ -11,7 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evalboard.cli.lm_eval_flags import batch_size, generation_options, model_spec
+from evalboard.cli.lm_eval_flags import (
+    batch_size,
+    check_fewshot_as_multiturn,
+    generation_options,
+    lm_eval_bool,
+    model_spec,
+    with_trust_remote_code,
+)
 from evalboard.cli.summary import print_summary
 from evalboard.engine.options import RunOptions, check_value, describe, field_schema, option_info
 from evalboard.errors import UserError
@@ -100,7 +107,12 @@ def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: 
 
 
 # lm-eval's names for flags that evalboard spells otherwise (each also with `_` for `-`)
-_LM_EVAL_ALIASES = {"--output": ("--output-path", "--output_path", "-o")}
+_LM_EVAL_ALIASES = {
+    "--output": ("--output-path", "--output_path", "-o"),
+    "--num-fewshot": ("-f",), "--batch-size": ("-b",), "--limit": ("-L",),
+    "--system-prompt": ("--system-instruction", "--system_instruction"),
+    "--allow-code-execution": ("--confirm-run-unsafe-code", "--confirm_run_unsafe_code"),
+}
 
 
 def _batch_size(text: str) -> int | str:
@@ -122,7 +134,7 @@ class _TaskNames(argparse.Action):
 def add_run_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, model_required: bool = True) -> None:
     """The evaluation flags shared by `run` and `compare`: --model, --tasks and every RunOptions field."""
     if model_required:
-        parser.add_argument("--model", required=True, help="model spec, e.g. hf:PATH_OR_ID, hf:BASE,adapter=PATH, "
+        parser.add_argument("--model", "-M", required=True, help="model spec, e.g. hf:PATH_OR_ID, hf:BASE,adapter=PATH, "
                             "vllm:PATH, openai-compatible:URL#MODEL, openai:MODEL, anthropic:MODEL; or an "
                             "lm-eval model name (hf, vllm, local-completions, ...) with --model_args")
         parser.add_argument("--model-args", "--model_args", "-a", nargs="+", default=None, metavar="KEY=VALUE",
@@ -139,7 +151,11 @@ def add_run_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     parser.add_argument("--log-samples", "--log_samples", "-s", action="store_true",
                         help="accepted for lm-eval's sake: evalboard always logs every sample")
     parser.add_argument("--write-out", "--write_out", "-w", action="store_true",
-                        help="print each task's first prompt (as logged) and its target after the run")
+                        help="print each task's first model input (as logged) and its target after the run")
+    # lm-eval's, kept out of --help: what they mean is already evalboard's way (see lm_eval_flags)
+    parser.add_argument("--fewshot-as-multiturn", "--fewshot_as_multiturn", nargs="?", const=True, default=None,
+                        type=lm_eval_bool, help=argparse.SUPPRESS)
+    parser.add_argument("--trust-remote-code", "--trust_remote_code", action="store_true", help=argparse.SUPPRESS)
 
 
 def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -155,14 +171,20 @@ def evaluate_from_args(args: argparse.Namespace, model: str, tasks: str):
 
     if not tasks:
         raise UserError("no tasks given; pass --tasks a,b (see `evalboard tasks`)")
+    check_fewshot_as_multiturn(getattr(args, "fewshot_as_multiturn", None), bool(getattr(args, "apply_chat_template", False)))
     spec = model_spec(model, getattr(args, "model_args", None))
+    if getattr(args, "trust_remote_code", False):
+        spec = with_trust_remote_code(spec)
     return evaluate(spec, tasks, progress=True, **options_from_args(args))
 
 
 def _write_out(record: Any) -> None:
     for task, samples in record.samples.items():
-        if samples:
-            print(f"== {task}: first prompt\n{samples[0].prompt}\n== {task}: its target: {samples[0].target!r}")
+        if samples:  # the exact text the model read where the adapter renders it, else the readable prompt
+            first = samples[0]
+            shown = ("first model input", first.model_input) if first.model_input is not None else (
+                "first prompt", first.prompt)
+            print(f"== {task}: {shown[0]}\n{shown[1]}\n== {task}: its target: {first.target!r}")
 
 
 def _run(args: argparse.Namespace) -> int:

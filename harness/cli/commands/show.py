@@ -8,6 +8,7 @@ import argparse
 from typing import Any
 
 from evalboard.cli.commands.run import add_option
+from evalboard.errors import UserError
 
 # The run options that change what a model is asked (the rest do not matter for showing it).
 _PROMPT_OPTIONS = ("num_fewshot", "seed", "apply_chat_template", "system_prompt", "formulation",
@@ -64,11 +65,15 @@ def _show(args: argparse.Namespace) -> int:
     from evalboard.taskdef.prepared import choose_formulation, prepare_task
     from evalboard.taskdef.registry import discover_tasks, resolve_task_names
 
-    options = RunOptions.parse({name: getattr(args, name) for name in _PROMPT_OPTIONS} | {"limit": args.limit},
-                               where="evalboard show")
+    options = RunOptions.parse({name: getattr(args, name) for name in _PROMPT_OPTIONS}, where="evalboard show")
     specs = discover_tasks(options.include_paths)
-    (name,) = resolve_task_names([args.task], specs)
-    task = prepare_task(specs[name], options.task_options())
+    names = resolve_task_names([args.task], specs)
+    if len(names) != 1:
+        raise UserError(f"evalboard show takes one task; {args.task!r} names {len(names)} "
+                        f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}): name one of them")
+    task = prepare_task(specs[names[0]], options.task_options())
+    # the first N items of the task as a whole (a group's --limit in a run takes N of each member)
+    task.docs = task.docs[:args.limit]
     adapter = None
     if args.model:
         from evalboard.models.adapters.base import load_adapter

@@ -81,6 +81,11 @@ class Shape(ABC):
     def score_all(self, docs: Sequence[Doc], responses: Sequence[Sequence[Response]]) -> list[Scores]:
         return [self.score(doc, answers) for doc, answers in zip(docs, responses)]
 
+    def picks(self, doc: Doc, responses: Sequence[Response]) -> dict[str, int] | None:
+        """Multiple choice scored by loglikelihood: the option index each accuracy metric chose
+        (recorded with the sample, so views of it need not redo the scoring). None elsewhere."""
+        return None
+
     def primary_metric(self) -> str:
         return self.spec.primary_metric
 

@@ -38,6 +38,14 @@ class ChoiceResult:
     gold: int
 
 
+def choice_picks(result: ChoiceResult) -> dict[str, int]:
+    """The option each accuracy metric picks: acc the highest loglikelihood, acc_norm the highest
+    loglikelihood per character of the option itself (no target delimiter; lm-eval's definitions)."""
+    logprobs = np.array(result.logprobs)
+    lengths = np.array([float(len(option)) for option in result.choices])
+    return {"acc": int(np.argmax(logprobs)), "acc_norm": int(np.argmax(logprobs / lengths))}
+
+
 def task_where(spec: TaskSpec) -> str:
     """How a per-item error names the task: its name and its file."""
     return f"{spec.name} ({spec.source_file})"
@@ -101,20 +109,21 @@ class _Loglikelihood(Shape):
     def metric_names(cls, spec: TaskSpec) -> frozenset[str] | None:
         return None if spec.scorer else frozenset({"acc", "acc_norm"})
 
-    def score(self, doc: Doc, responses: Sequence[Response]) -> Scores:
+    def _result(self, doc: Doc, responses: Sequence[Response]) -> ChoiceResult:
         logprobs = [float(r.logprob) for r in responses]  # type: ignore[arg-type]
-        result = ChoiceResult(logprobs, [bool(r.is_greedy) for r in responses], self.options(doc), self.target(doc))
+        return ChoiceResult(logprobs, [bool(r.is_greedy) for r in responses], self.options(doc), self.target(doc))
+
+    def score(self, doc: Doc, responses: Sequence[Response]) -> Scores:
+        result = self._result(doc, responses)
         if self.scorer is not None:
             return dict(self.scorer(doc, result))
         return self.accuracy(result)
 
+    def picks(self, doc: Doc, responses: Sequence[Response]) -> dict[str, int] | None:
+        return None if self.scorer else choice_picks(self._result(doc, responses))
+
     def accuracy(self, result: ChoiceResult) -> Scores:
-        logprobs = np.array(result.logprobs)
-        lengths = np.array([float(len(option)) for option in result.choices])
-        return {
-            "acc": float(np.argmax(logprobs) == result.gold),
-            "acc_norm": float(np.argmax(logprobs / lengths) == result.gold),
-        }
+        return {metric: float(pick == result.gold) for metric, pick in choice_picks(result).items()}
 
 
 @register_shape
