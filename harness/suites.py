@@ -6,7 +6,7 @@ formulation its figure is defined with. A suite's score is the mean of its bench
 benchmark's is the mean of its tasks' values. With `normalise: random_baseline` (the Open LLM
 Leaderboard v2's rule) each task's value v is first rescaled from its random baseline
 b = 1/choices: max(0, (v - b) / (1 - b)); a task without `choices` has baseline 0 (MATH, IFEval).
-A `pooled` benchmark (GPQA's three sets, MATH's seven subjects) weighs its tasks by their item
+A `pooled` benchmark (GPQA's three sets) weighs its tasks by their item
 counts (lm-eval's group score) and rescales that once.
 
 A suite's average exists only when every member is there with the declared shot count and

@@ -45,8 +45,28 @@ TASKS: dict[str, tuple[str, Callable[[Row], Row]]] = {
 }
 
 
+# evalboard tasks that score another split than lm-eval's own task, and why (their descriptions say so)
+SPLIT_DIFFERS = {"sciq": "no package ships SciQ's test split (lm-eval scores test); evalboard scores validation"}
+
+
+def lm_eval_split(task: str) -> str:
+    """The split lm-eval's own task file scores: its test split where it names one, else validation
+    (lm-eval's `eval_docs`)."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    config = load_yaml(lm_eval_task_dir() / TASKS[task][0], resolve_func=False)
+    return str(config.get("test_split") or config["validation_split"])
+
+
 def write_task(directory: Path, task: str, docs: list[Row]) -> str:
-    """lm-eval's task for evalboard's `task`, on these documents; returns its name (ref_<task>)."""
+    """lm-eval's task for evalboard's `task`, on these documents; returns its name (ref_<task>).
+    The documents are evalboard's split: one that is not the split lm-eval scores fails here,
+    unless SPLIT_DIFFERS names it."""
+    from evalboard.taskdef.registry import discover_tasks
+
+    ours, theirs = discover_tasks()[task].data.split, lm_eval_split(task)
+    if ours != theirs and task not in SPLIT_DIFFERS:
+        raise AssertionError(f"{task} scores {ours}, but lm-eval's {TASKS[task][0]} scores {theirs}")
     lm_eval_file, to_row = TASKS[task]
     return _write(directory, f"ref_{task}", lm_eval_file, [to_row(doc) for doc in docs])
 

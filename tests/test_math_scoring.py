@@ -96,6 +96,26 @@ def _pair(task: str):
     return task, ours, _lm_eval(task, [_hub_row(d) for d in docs]), docs
 
 
+# the published sizes: MATH's test split per subject (all levels; Level 5 alone) and MATH-500
+ITEMS = {
+    "minerva_math": {"algebra": 1187, "counting_and_probability": 474, "geometry": 479, "intermediate_algebra": 903,
+                     "number_theory": 540, "prealgebra": 871, "precalculus": 546},
+    "leaderboard_math_hard": {"algebra": 307, "counting_and_probability": 123, "geometry": 132,
+                              "intermediate_algebra": 280, "number_theory": 154, "prealgebra": 193, "precalculus": 135},
+    "minerva_math500": None,
+}
+
+
+@pytest.mark.parametrize(("task", "total"), [("minerva_math", 5000), ("leaderboard_math_hard", 1324), ("minerva_math500", 500)])
+def test_every_item_and_subject_is_there(task, total):
+    docs = prepare_task(discover_tasks()[task], TaskOptions()).docs
+    assert len(docs) == len({d["id"] for d in docs}) == total
+    per_subject = ITEMS[task]
+    if per_subject is not None:
+        assert sum(per_subject.values()) == total
+        assert {s: sum(d["subject"] == s for d in docs) for s in per_subject} == per_subject
+
+
 @pytest.mark.parametrize("task", list(LM_EVAL_FILES))
 def test_prompts_and_stops_are_lm_evals(task):
     task, ours, reference, docs = _pair(task)

@@ -59,21 +59,23 @@ def test_builtin_suites_name_the_leaderboards_members() -> None:
     assert [b.name for b in v2.benchmarks] == ["IFEval", "BBH", "MATH Level 5", "GPQA", "MuSR", "MMLU-Pro"]
     assert [b.name for b in v1.benchmarks] == ["ARC", "HellaSwag", "MMLU", "TruthfulQA", "Winogrande", "GSM8K"]
     assert len(v2.benchmarks[1].tasks) == 24 and v2.benchmarks[-1].tasks["leaderboard_mmlu_pro"].choices == 10
+    assert list(v2.benchmarks[2].tasks) == ["leaderboard_math_hard"]
+    assert v1.benchmarks[2].metrics == ("acc_macro",)  # the v1 leaderboard's unweighted mean of the 57 subjects
     available = discover_tasks()
-    assert all(task in available for task in v1.tasks)
-    # every v2 member but MATH Level 5 (part 2 of the catalogue) is a task here
-    assert [t for t in v2.tasks if t not in available] == [t for t in v2.benchmarks[2].tasks if t not in available]
+    for suite in (v1, v2):
+        assert [t for t in suite.tasks if t not in available] == [], suite.name
 
 
 def test_run_tasks_open_llm_v2_expands_to_its_members_and_names_the_missing(caplog: pytest.LogCaptureFixture) -> None:
     available = discover_tasks()
     names = resolve_task_names(["open_llm_v2"], available)
     suite = builtin_suites()["open_llm_v2"]
-    assert names == [t for t in suite.tasks if t in available]
-    assert "leaderboard_gpqa_diamond" in names and "ifeval" in names
-    _, missing = expand_suites(["open_llm_v2"], available)
-    if missing:
-        assert "open_llm_v2" in caplog.text and missing["open_llm_v2"][0] in caplog.text
+    assert names == suite.tasks and "leaderboard_math_hard" in names
+    assert expand_suites(["open_llm_v2"], available)[1] == {} and "open_llm_v2" not in caplog.text
+    # a member the catalogue lacks is named, and the others still run
+    without_math = {name: spec for name, spec in available.items() if name != "leaderboard_math_hard"}
+    assert resolve_task_names(["open_llm_v2"], without_math) == [t for t in suite.tasks if t != "leaderboard_math_hard"]
+    assert "suite open_llm_v2: 1 member task(s)" in caplog.text and "leaderboard_math_hard" in caplog.text
 
 
 def test_the_leaderboard_shows_a_suites_average_only_when_it_is_complete(tmp_path) -> None:  # noqa: ANN001
