@@ -14,7 +14,7 @@ from typing import Any
 
 from evalboard.leaderboard.arena import arena_ratings, win_rate_vs, win_rates
 from evalboard.leaderboard.style import style_controlled_ratings
-from evalboard.records.arena_record import ArenaRecord, arena_dir, list_arenas, load_judgments
+from evalboard.records.arena_record import ArenaRecord, answer_usage_text, arena_dir, list_arenas, load_judgments
 
 HEATMAP_MODELS = 16  # the heatmap shows the top models only: 129 x 129 cells would be unreadable
 DRILL_DOWN = 4  # battles shown in full per arena
@@ -89,8 +89,10 @@ def arena_view(record: ArenaRecord, folder: Path, rounds: int, seed: int) -> dic
                     "unparseable": _percent(q.unparseable),
                     "agreement": ", ".join(f"{_percent(v)} with {k}" for k, v in q.agreement.items())}
                    for q in record.judge_quality],
-        "seconds_per_battle": f"{record.seconds_per_battle:.2f} s" if record.seconds_per_battle is not None else None,
-        "cost_per_battle": f"${record.cost_per_battle_usd:.5f}" if record.cost_per_battle_usd else None,
+        "seconds_per_battle": (f"{record.judge_seconds_per_battle:.2f} s"
+                               if record.judge_seconds_per_battle is not None else None),
+        "cost_per_battle": f"${record.judge_cost_per_battle_usd:.5f}" if record.judge_cost_per_battle_usd else None,
+        "answer_usage": {m: answer_usage_text(u) for m, u in record.answer_usage.items()},
         "heatmap_models": top, "heatmap": heatmap, "baseline": record.baseline, "baseline_rows": baseline,
         "drill": drill,
     }

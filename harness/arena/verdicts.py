@@ -1,25 +1,24 @@
 """A judge's reply -> the verdict its prompt defines, and two orders' verdicts -> one battle.
 
-Two verdict styles:
-- `abc` (FastChat's pairwise prompts, AlpacaEval-style): `[[A]]`, `[[B]]`, `[[C]]` (tie).
+Three verdict styles:
+- `abc` (FastChat's pairwise prompts): `[[A]]`, `[[B]]`, `[[C]]` (tie).
 - `arena-hard`: `[[A>>B]]`, `[[A>B]]`, `[[A=B]]`, `[[B>A]]`, `[[B>>A]]`; `>>` is a strong verdict.
+- `mM` (AlpacaEval's clf prompt): the whole reply is the identifier of the better output, `m` (shown
+  first) or `M` (shown second); AlpacaEval has no tie.
 A reply with no verdict token, or with tokens that disagree, is unparseable: it is recorded as such,
 never guessed. Repeating the same token (a judge restating its verdict) is one verdict.
 
-Both orders of a pair are combined into one battle: when they agree (after undoing the swap) the
-battle goes that way, and when both orders call it strong it counts STRONG_WEIGHT times, Arena-Hard's
-weight for a strong verdict; when they disagree it is a tie (the judge's position bias decided it);
-when either is unparseable there is no battle.
+Both orders of a pair make one battle: `evalboard.records.battle_outcome.combine` (re-exported here).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
 
-STRONG_WEIGHT = 3  # Arena-Hard counts a strong verdict as three battles
-Winner = Literal["a", "b", "tie"]
+from evalboard.records.battle_outcome import STRONG_WEIGHT, PairOutcome, Winner, combine
+
+__all__ = ["STRONG_WEIGHT", "PairOutcome", "Verdict", "Winner", "combine", "parse_verdict"]
 
 _ABC = re.compile(r"\[\[([ABC])\]\]")
 _ARENA_HARD = re.compile(r"\[\[\s*(A>>B|A>B|A=B|B>A|B>>A|A<<B|A<B|B<A|B<<A|B=A)\s*\]\]")
@@ -40,6 +39,9 @@ class Verdict:
 
 
 def parse_verdict(reply: str, style: str) -> Verdict:
+    if style == "mM":
+        token = reply.strip()
+        return Verdict(token, 1.0 if token == "m" else 0.0) if token in ("m", "M") else Verdict(None, None)
     pattern = _ABC if style == "abc" else _ARENA_HARD
     found = {_CANONICAL.get(m, m) for m in pattern.findall(reply)}
     if len(found) != 1:
@@ -47,22 +49,3 @@ def parse_verdict(reply: str, style: str) -> Verdict:
     token = found.pop()
     score, strong = _MEANING[token]
     return Verdict(token, score, strong)
-
-
-@dataclass(frozen=True)
-class PairOutcome:
-    winner: Winner | None  # None: no battle (an order was unparseable)
-    weight: int
-    consistent: bool | None  # None when an order was unparseable
-
-
-def combine(first: tuple[float | None, bool], second: tuple[float | None, bool]) -> PairOutcome:
-    """Both orders' (model_a's share of the win, strong), each already read from model_a's side."""
-    (score_1, strong_1), (score_2, strong_2) = first, second
-    if score_1 is None or score_2 is None:
-        return PairOutcome(None, 0, None)
-    if score_1 != score_2:
-        return PairOutcome("tie", 1, False)
-    winner: Winner = "a" if score_1 == 1.0 else "b" if score_1 == 0.0 else "tie"
-    weight = STRONG_WEIGHT if strong_1 and strong_2 else 1
-    return PairOutcome(winner, weight, True)

@@ -10,9 +10,11 @@ Pure functions over two RunRecords (no printing, no files): `compare_runs(base, 
   are tested in pairs: exact McNemar when every score is 0/1 (accuracy-like), a paired bootstrap
   otherwise. The difference (candidate - base) gets a 95% interval consistent with its test: the
   exact conditional interval that inverts McNemar's test for 0/1 scores (`stats.mcnemar_exact_ci`:
-  it excludes 0 exactly when the unadjusted p < 0.05), the bootstrap's own percentile interval
-  otherwise. Each task also reports the minimum detectable difference at its sample size (80%
-  power at alpha), so "no significant change" can be read as "no change larger than this".
+  it excludes 0 exactly when the unadjusted p < 0.05), otherwise the interval the bootstrap's
+  shifted-null test inverts (`stats.paired_bootstrap`: it excludes 0 exactly when p <= alpha).
+  Intervals are per task, at the unadjusted level; the reports say so beside Holm's verdicts.
+  Each task also reports the minimum detectable difference at its sample size (80% power at
+  alpha), so "no significant change" can be read as "no change larger than this".
 - p-values are Holm-adjusted across the compared tasks (one family per comparison), and the
   verdict uses the adjusted value: a suite of ten tasks should not "find" a regression by chance.
 - A score that is a list (IFEval's per-instruction results) is compared instruction by
@@ -27,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from evalboard import stats
+from evalboard.comparison.arena_result import ArenaHeadToHead
 from evalboard.errors import UserError
 from evalboard.records.frames import choice_pick
 from evalboard.records.run_record import RunRecord, SampleLine
@@ -129,6 +132,7 @@ class Comparison:
     trained_on: list[str]
     skipped: dict[str, str] = field(default_factory=dict)  # task -> why it was not compared
     notes: list[str] = field(default_factory=list)
+    arena: ArenaHeadToHead | None = None  # `compare --arena`: the candidate against the base, judged pairwise
 
     @property
     def forgetting(self) -> list[TaskComparison]:
@@ -160,6 +164,7 @@ class Comparison:
             "tasks": [{**asdict(t), "binary": t.binary} for t in self.tasks],
             "skipped": self.skipped,
             "notes": self.notes,
+            "arena": asdict(self.arena) if self.arena is not None else None,
         })
 
 
@@ -307,10 +312,8 @@ def pair_units(task: str, metric: str, base_samples: list[SampleLine],
 
 def _chosen_choice(sample: SampleLine, metric: str) -> str | None:
     """For a loglikelihood multiple-choice item: the choice the metric picked (acc: highest
-    loglikelihood; acc_norm: highest loglikelihood per character)."""
-    if metric not in ("acc", "acc_norm"):
-        return None
-    pick = choice_pick(sample, normalised=metric == "acc_norm")
+    loglikelihood; acc_norm: highest loglikelihood per character), as recorded when it was scored."""
+    pick = choice_pick(sample, metric)
     continuation = sample.requests[pick].continuation if pick is not None else None
     return continuation.strip() if continuation is not None else None
 

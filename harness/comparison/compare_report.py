@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evalboard.atomic import write_text_atomic
+from evalboard.comparison.arena_result import ArenaHeadToHead
 from evalboard.comparison.compare import Comparison, ItemChange, TaskComparison
 from evalboard.errors import UserError
 
@@ -34,6 +35,10 @@ def interval(task: TaskComparison) -> str:
     return f"[{task.ci_low:+.3f}, {task.ci_high:+.3f}]"
 
 
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
 def p_value(value: float) -> str:
     if not math.isfinite(value):
         return "n/a"
@@ -48,16 +53,19 @@ def ci_label(comparison: Comparison) -> str:
 def explanations(comparison: Comparison) -> list[str]:
     """One sentence on what p means and one on what the interval (and MDD) mean, for every report."""
     level = f"{100 * (1 - comparison.alpha):g}%"
-    holm = (f" after Holm's correction over the {len(comparison.tasks)} tasks compared"
-            if len(comparison.tasks) > 1 else "")
+    several = len(comparison.tasks) > 1
+    holm = f" after Holm's correction over the {len(comparison.tasks)} tasks compared" if several else ""
+    per_task = (f" Each task's interval is its own, unadjusted for the {len(comparison.tasks)} tasks (it agrees "
+                f"with that task's p, not p(Holm)), so an interval that excludes 0 can sit beside 'no "
+                f"significant change'." if several else "")
     return [
         f"p is the probability of a difference at least this large if the two models were in truth equally "
         f"good on these items (McNemar: from the changed items alone; bootstrap: resampling items); the "
         f"verdict uses p{holm}, at alpha {comparison.alpha}.",
         f"The {level} interval is the range of true differences consistent with these items, built to agree "
-        f"with the test (the exact McNemar interval excludes 0 exactly when p < {comparison.alpha}; the "
-        f"bootstrap's is its own percentile interval); MDD is the smallest true difference this many items "
-        f"would detect 80% of the time, so a smaller real change can hide in 'no significant change'.",
+        f"with the test (it excludes 0 exactly when p <= {comparison.alpha}: McNemar's exact interval, or the "
+        f"interval the bootstrap's test inverts); MDD is the smallest true difference this many items "
+        f"would detect 80% of the time, so a smaller real change can hide in 'no significant change'.{per_task}",
     ]
 
 
@@ -135,6 +143,8 @@ def format_table(comparison: Comparison, max_items: int = 5) -> str:
     out += ["", "Forgetting: " + _forgetting_lines(comparison)[0], *_forgetting_lines(comparison)[1:]]
     out += [f"Skipped {task}: {why}" for task, why in comparison.skipped.items()]
     out += [f"Note: {note}" for note in comparison.notes]
+    if comparison.arena is not None:
+        out += ["", comparison.arena.summary()]
     return "\n".join(out)
 
 
@@ -156,6 +166,17 @@ def _md_items(items: list[ItemChange], limit: int) -> list[str]:
     if len(items) > limit:
         lines.append(f"\n…and {len(items) - limit} more (all of them are in the JSON report).")
     return lines
+
+
+def _md_arena(arena: ArenaHeadToHead | None) -> list[str]:
+    if arena is None:
+        return []
+    return ["", "## Arena", "", arena.summary().replace("|", "\\|") + ".", "",
+            "| prompt set | judge | battles | candidate's win rate | 95% CI | position-consistent | unparseable |",
+            "|---|---|---:|---:|---|---:|---:|",
+            f"| {_md(arena.prompt_set)} | `{_md(arena.judge)}` | {arena.battles:g} | {percent(arena.win_rate)} "
+            f"| [{percent(arena.ci_low)}, {percent(arena.ci_high)}] | {percent(arena.consistent)} "
+            f"| {percent(arena.unparseable)} |"]
 
 
 def to_markdown(comparison: Comparison, max_items: int = 50) -> str:
@@ -184,6 +205,7 @@ def to_markdown(comparison: Comparison, max_items: int = 50) -> str:
         for t in comparison.tasks
     ]
     out += ["", "## Forgetting", "", *(f"- {line}" for line in _forgetting_lines(comparison))]
+    out += _md_arena(comparison.arena)
     for t in comparison.tasks:
         out += ["", f"## {t.task}", ""]
         if not (t.better or t.worse):
@@ -213,7 +235,7 @@ def to_html(comparison: Comparison, max_items: int = 500) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(score=score, signed=signed, p_value=p_value, clip=_clip)
+    env.filters.update(score=score, signed=signed, p_value=p_value, clip=_clip, percent=percent)
     return env.get_template(TEMPLATE).render(
         c=comparison, title=_title(comparison), counts=comparison.counts(),
         forgetting=comparison.forgetting, interval=interval, role=role, test_names=TEST_NAMES,

@@ -23,6 +23,7 @@ def summarise_usage(responses: Sequence[Response]) -> dict[str, Any]:
         "output_tokens": output_tokens,
         "cost_usd": round(sum(r.usage.cost_usd for r in responses), 6),
         "latency_mean_s": round(mean(latencies), 4) if latencies else None,
+        "latency_sum_s": round(generation_time, 4) if latencies else None,
         "time_to_first_token_mean_s": round(mean(first_tokens), 4) if first_tokens else None,
         "output_tokens_per_s": round(output_tokens / generation_time, 2) if generation_time else None,
     }

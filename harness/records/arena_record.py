@@ -15,7 +15,8 @@ from typing import Literal
 
 from evalboard.atomic import make_private_dirs, write_text_atomic
 from evalboard.errors import UserError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from evalboard.records.run_record import RunUsage
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 ARENA_SCHEMA = "evalboard.arena/1"
 ARENA_FOLDER = "arena"
@@ -59,8 +60,13 @@ class ArenaRecord(_Record):
     baseline: str | None = None
     counts: list[PairCounts]
     judge_quality: list[JudgeQuality] = []
-    seconds_per_battle: float | None = None
-    cost_per_battle_usd: float | None = None
+    # the judge's time and cost per judged pair (both orders summed); older records name them without judge_
+    judge_seconds_per_battle: float | None = Field(
+        default=None, validation_alias=AliasChoices("judge_seconds_per_battle", "seconds_per_battle"))
+    judge_cost_per_battle_usd: float | None = Field(
+        default=None, validation_alias=AliasChoices("judge_cost_per_battle_usd", "cost_per_battle_usd"))
+    # candidate -> what its answers to the prompts cost, as a run records it (a baseline's stored answers: absent)
+    answer_usage: dict[str, RunUsage] = {}
 
     @property
     def models(self) -> list[str]:
@@ -88,6 +94,14 @@ class Judgment(_Record):
     strong: bool = False  # a strong verdict (`>>`)
     seconds: float = 0.0
     cost_usd: float | None = None
+
+
+def answer_usage_text(usage: RunUsage) -> str:
+    """One candidate's answer usage in words, for the CLI and the page."""
+    seconds = f"{usage.latency_sum_s:.2f} s" if usage.latency_sum_s is not None else "time not measured"
+    cost = "cost unknown (no price)" if usage.cost_usd is None else f"${usage.cost_usd:.5f}"
+    return (f"{usage.requests} answers, {usage.input_tokens:,} input / {usage.output_tokens:,} output tokens, "
+            f"{seconds} (latencies summed), {cost}")
 
 
 def arena_dir(results: Path, name: str) -> Path:

@@ -58,6 +58,7 @@ def _battle(args: argparse.Namespace) -> int:
     from evalboard.arena.battles import ArenaConfig, run_arena
     from evalboard.models.adapters.base import AdapterSettings
     from evalboard.paths import response_cache_path
+    from evalboard.records.arena_record import answer_usage_text
 
     models = list(args.models or [])
     if args.limit is not None and args.limit < 1:
@@ -77,10 +78,12 @@ def _battle(args: argparse.Namespace) -> int:
         agree = "".join(f", agreement with {k}: {v:.0%}" for k, v in q.agreement.items())
         print(f"judge {q.judge}: {q.pairs} pairs, position-consistent {q.consistent:.0%}, ties {q.ties:.0%}, "
               f"unparseable {q.unparseable:.0%}{agree}")
-    if record.seconds_per_battle is not None:
-        cost = "" if not record.cost_per_battle_usd else f", ${record.cost_per_battle_usd:.5f} per battle"
+    if record.judge_seconds_per_battle is not None:
+        cost = "" if not record.judge_cost_per_battle_usd else f", ${record.judge_cost_per_battle_usd:.5f} per battle"
         wall = f"; this run's judging took {outcome.judge_seconds:.1f} s wall" if outcome.fresh_judge_calls else ""
-        print(f"judge latency {record.seconds_per_battle:.2f} s per battle (both orders, summed){cost}{wall}")
+        print(f"judge latency {record.judge_seconds_per_battle:.2f} s per battle (both orders, summed){cost}{wall}")
+    for model, usage in record.answer_usage.items():
+        print(f"candidate {model}: {answer_usage_text(usage)}")
     print(f"ratings: evalboard arena ratings {record.name}" +
           ("" if args.results == Path("results") else f" --results {args.results}"))
     return 0
@@ -112,7 +115,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     battle.add_argument("--name", default=None, help="the arena's name (default: the prompt set's)")
     battle.add_argument("--results", type=Path, default=Path("results"), help="results store (default: results/)")
     battle.add_argument("--max-new-tokens", type=int, default=None, help="candidates' answer length (default: the set's)")
-    battle.add_argument("--judge-tokens", type=int, default=512, help="the judge's reply length")
+    battle.add_argument("--judge-tokens", type=int, default=None,
+                        help="the judge's reply length (default: the set's, as its reference runs its judge)")
     battle.add_argument("--batch-size", type=int, default=8)
     battle.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     battle.set_defaults(handler=_battle)

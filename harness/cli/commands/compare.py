@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from evalboard.cli.commands.run import add_run_arguments, evaluate_from_args
+from evalboard.comparison.arena_result import ArenaHeadToHead
 from evalboard.errors import UserError
 
 EXIT_REGRESSION = 1
@@ -84,8 +85,11 @@ def find_run(reference: str, results_dir: Path):
 
 
 def _evaluation_flags_given(args: argparse.Namespace, evaluation: list[argparse.Action]) -> list[str]:
-    return [action.option_strings[0] for action in evaluation
-            if action.dest not in _SHARED_FLAGS and getattr(args, action.dest) != action.default]
+    given: dict[str, str] = {}
+    for action in evaluation:
+        if action.dest not in _SHARED_FLAGS and getattr(args, action.dest) != action.default:
+            given.setdefault(action.dest, action.option_strings[0])  # once, not once per spelling (-L)
+    return list(given.values())
 
 
 def _load_or_evaluate(args: argparse.Namespace, evaluation: list[argparse.Action]):
@@ -155,13 +159,13 @@ def _compare(args: argparse.Namespace, evaluation: list[argparse.Action]) -> int
     base, candidate = _load_or_evaluate(args, evaluation)
     comparison = compare_runs(base, candidate, tasks=_names(args.tasks) or None,
                               trained_on=_names(args.trained_on), alpha=args.alpha, metric=args.metric)
+    if args.arena is not None:
+        comparison.arena = _arena_head_to_head(args, base.model.spec, candidate.model.spec)
     print(format_table(comparison))
     for path, render in ((args.markdown, to_markdown), (args.html, to_html), (args.json, to_json_text)):
         if path is not None:
             write_text(path, render(comparison))
             print(f"wrote {path}")
-    if args.arena is not None:
-        _arena_head_to_head(args, base.model.spec, candidate.model.spec)
     if args.fail_on_regression is not None:
         failing = comparison.regressions(args.fail_on_regression or None)
         if failing:
@@ -172,7 +176,7 @@ def _compare(args: argparse.Namespace, evaluation: list[argparse.Action]) -> int
     return 0
 
 
-def _arena_head_to_head(args: argparse.Namespace, base_spec: str, candidate_spec: str) -> None:
+def _arena_head_to_head(args: argparse.Namespace, base_spec: str, candidate_spec: str) -> ArenaHeadToHead:
     """The candidate against the base on an arena prompt set, judged pairwise: its win rate with an interval."""
     from evalboard.arena.battles import ArenaConfig, run_arena
     from evalboard.leaderboard.arena import win_rate_vs
@@ -183,19 +187,19 @@ def _arena_head_to_head(args: argparse.Namespace, base_spec: str, candidate_spec
     name = f"compare-{Path(args.arena).stem if args.arena.endswith(('.yaml', '.yml')) else args.arena}"
     outcome = run_arena(ArenaConfig(
         prompt_set=args.arena, name=name, models=[candidate_spec], judges=[args.judge], results=args.output_dir,
-        baseline=base_spec, pairs="baseline", limit=args.arena_limit, cache_path=response_cache_path()))
+        baseline=base_spec, pairs="baseline", limit=args.arena_limit, max_new_tokens=args.arena_max_new_tokens,
+        judge_tokens=args.judge_tokens, cache_path=response_cache_path()))
     record = outcome.record
     rate = win_rate_vs(record, base_spec)
     quality = record.judge_quality[0] if record.judge_quality else None
-    consistency = f", judge position-consistent {quality.consistent:.0%}, unparseable {quality.unparseable:.0%}" \
-        if quality is not None else ""
-    if candidate_spec not in rate.index:
-        print(f"arena {record.prompt_set}: no usable verdicts from {args.judge}{consistency}")
-        return
-    row = rate.loc[candidate_spec]
-    print(f"arena {record.prompt_set} (judge {args.judge}): candidate wins {row.win_rate:.1%} against the base "
-          f"[95% CI {row.ci_low:.1%}, {row.ci_high:.1%}] over {int(row.battles)} battles (ties half){consistency}; "
-          f"battles in results/arena/{name}")
+    row = rate.loc[candidate_spec] if candidate_spec in rate.index else None
+    return ArenaHeadToHead(
+        prompt_set=record.prompt_set or args.arena, judge=args.judge, arena=name,
+        battles=float(row.battles) if row is not None else 0.0,
+        win_rate=float(row.win_rate) if row is not None else None,
+        ci_low=float(row.ci_low) if row is not None else None, ci_high=float(row.ci_high) if row is not None else None,
+        consistent=quality.consistent if quality is not None else None,
+        unparseable=quality.unparseable if quality is not None else None)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -231,6 +235,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "arena-hard-v2.0, alpaca-eval or a file), judged pairwise by --judge")
     parser.add_argument("--judge", metavar="SPEC", default=None, help="the judge for --arena (any model spec)")
     parser.add_argument("--arena-limit", type=int, default=None, metavar="N", help="the first N arena prompts only")
+    parser.add_argument("--arena-max-new-tokens", type=int, default=None, metavar="N",
+                        help="the two models' arena answer length (default: the prompt set's)")
+    parser.add_argument("--judge-tokens", type=int, default=None, metavar="N",
+                        help="the judge's reply length (default: the prompt set's)")
     before = len(parser._actions)
     evaluation = parser.add_argument_group(
         "evaluating first (with --base/--candidate; --tasks also limits a comparison of saved runs)")
