@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 RAY = Path(sys.executable).parent / "ray"
@@ -22,15 +23,21 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def replica_processes() -> list[int]:
+def replica_processes(under: Collection[int] = ()) -> list[int]:
     """Pids of the worker processes that hold evalboard model replicas (Ray titles them
-    `ray::_Replica...`)."""
+    `ray::_Replica...`); with `under`, only those descended from one of those pids (one cluster's
+    nodes, not another Ray on the machine)."""
     import psutil
 
     found = []
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info.get("cmdline") or []
         if cmdline and cmdline[0].startswith("ray::_Replica"):
+            try:
+                if under and not {parent.pid for parent in process.parents()} & set(under):
+                    continue
+            except psutil.Error:
+                continue
             found.append(process.pid)
     return found
 
@@ -60,6 +67,10 @@ class LocalRayCluster:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env, start_new_session=True)
         self.groups.append(process)
         return process
+
+    def replica_processes(self) -> list[int]:
+        """The model replicas running on this cluster's nodes."""
+        return replica_processes([process.pid for process in self.groups])
 
     def add_worker(self, cpus: int = 1) -> subprocess.Popen[bytes]:
         return self._start([f"--address={self.address}", f"--num-cpus={cpus}"])

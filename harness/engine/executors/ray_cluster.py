@@ -2,8 +2,10 @@
 
 Each replica is a Ray actor that loads the model once (the ordinary adapter, on whichever node
 Ray places it) and asks the cluster for what it needs: CPUs, GPUs and memory for a local model
-(`hf:`, `vllm:`), nothing for a remote API, whose concurrency is split between its replicas so the
-API sees the run's `--concurrency` in all, not that much per replica. The driver (this process)
+(`hf:`, `vllm:`), nothing for a remote API, whose rate limits (`--concurrency`, the spec's
+`concurrency=`, `max_concurrency=`, `rpm=`, `tpm=`) are split between its replicas so the API sees
+them in all, not that much per replica. A shard's answer also brings the `model_input` text of its
+prompts, rendered on the replica, where the tokenizer is. The driver (this process)
 cuts each kind's requests into shards, hands a shard to the next idle replica, and passes the
 answers of a returned shard to the evaluator's callback, which writes them to the response cache
 and the run record: nothing is written on a worker, so a rerun, here or on the cluster, asks
@@ -32,7 +34,7 @@ from typing import Any
 from evalboard.engine.executors import Placement
 from evalboard.errors import UserError
 from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, ModelSpec, ResultCallback, load_adapter
-from evalboard.requests import Capabilities, Request, Response
+from evalboard.requests import Capabilities, Prompt, Request, Response, RollingLoglikelihoodRequest
 
 INSTALL_HINT = "--executor ray needs Ray, which is not installed; install it with: pip install 'evalboard[ray]'"
 MAX_SHARD_ATTEMPTS = 6  # losses of one shard before the run gives up (waits 2, 4, 8, 16, 30 s between)
@@ -105,11 +107,18 @@ class _Replica:
                 "describe": self.adapter.describe(), "node": ray.get_runtime_context().get_node_id(),
                 "pid": os.getpid()}
 
-    def answer(self, kind: str, requests: Sequence[Request]) -> list[Response | None]:
+    def answer(self, kind: str, requests: Sequence[Request]) -> tuple[list[Response | None], dict[Prompt, str | None]]:
+        """The shard's answers, and the text the model read for each of its prompts (the record's
+        `model_input`), rendered here where the tokenizer is, so the driver need not load one."""
         assert self.adapter is not None
         got: dict[int, Response] = {}
         getattr(self.adapter, kind)(requests, got.__setitem__)
-        return [got.get(i) for i in range(len(requests))]
+        return [got.get(i) for i in range(len(requests))], self.model_inputs(
+            [r.context for r in requests if not isinstance(r, RollingLoglikelihoodRequest)])
+
+    def model_inputs(self, prompts: Sequence[Prompt]) -> dict[Prompt, str | None]:
+        assert self.adapter is not None
+        return {prompt: self.adapter.model_input(prompt) for prompt in dict.fromkeys(prompts)}
 
     def usage(self) -> dict[str, Any]:
         return self.adapter.usage_summary() if self.adapter is not None else {}
@@ -159,14 +168,57 @@ def replica_settings(spec: ModelSpec, settings: AdapterSettings, replicas: int) 
     return replace(settings, concurrency=max(1, settings.concurrency // replicas))
 
 
+def _int_share(value: str, replicas: int) -> str:
+    return str(max(1, int(value) // replicas))
+
+
+def _float_share(value: str, replicas: int) -> str:
+    return repr(float(value) / replicas)
+
+
+def replica_spec(spec: ModelSpec, replicas: int) -> str:
+    """The spec each replica loads: a remote API's rate options (`concurrency=`, `max_concurrency=`,
+    `rpm=`, `tpm=`) are per runner, so each replica gets its share and the API sees the spec's
+    figures in all. The adaptive ceiling is split too when the spec leaves it at its default."""
+    if spec.scheme in LOCAL_MODEL_SCHEMES or replicas == 1:
+        return spec.raw
+    from evalboard.models.remote import RemotePolicy
+
+    options = {"max_concurrency": str(RemotePolicy.max_concurrency), **spec.options}
+    for key, share in (("concurrency", _int_share), ("max_concurrency", _int_share), ("rpm", _float_share),
+                       ("tpm", _float_share)):
+        if key in options:
+            try:
+                options[key] = share(options[key], replicas)
+            except ValueError:
+                pass  # not a number: the adapter on the replica says so in one line, as in a local run
+    return ",".join([f"{spec.scheme}:{spec.target}", *(f"{key}={value}" for key, value in options.items())])
+
+
+# Ratios in a replica's usage, each with the counter it is a mean over: merged as a weighted mean.
+_RATIO_WEIGHTS = {"token_efficiency": "tokens_forwarded",
+                  "generation_token_efficiency": "generation_prompt_tokens_forwarded",
+                  "generation_mean_rows": "generation_decode_passes",
+                  "generation_padding_share": "generation_decode_passes"}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _sum_counters(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The replicas' usage as one: counters summed, ratios recomputed over the summed counters."""
     total: dict[str, Any] = {}
     for part in parts:
         for key, value in part.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(total.get(key, 0), (int, float)):
+            if key not in _RATIO_WEIGHTS and _is_number(value) and _is_number(total.get(key, 0)):
                 total[key] = total.get(key, 0) + value
             else:
                 total.setdefault(key, value)
+    for ratio, weight in _RATIO_WEIGHTS.items():
+        weighted = [(part[ratio], part.get(weight, 0)) for part in parts if _is_number(part.get(ratio))]
+        if weighted and sum(w for _, w in weighted) > 0:
+            total[ratio] = round(sum(r * w for r, w in weighted) / sum(w for _, w in weighted), 4)
     return total
 
 
@@ -179,7 +231,8 @@ class RayShardedModel(ModelAdapter):
         self.placement = placement
         actor = _replica_actor(self._ray).options(**actor_options(spec, settings, placement))
         each = replica_settings(spec, settings, placement.replicas)
-        self._actors = [actor.remote(spec.raw, each) for _ in range(placement.replicas)]
+        self._actors = [actor.remote(replica_spec(spec, placement.replicas), each) for _ in range(placement.replicas)]
+        self._model_inputs: dict[Prompt, str | None] = {}  # filled by every shard's answer
         self.stats: dict[str, Any] = {"replicas": placement.replicas, "shard_size": placement.shard_size,
                                       "shards": 0, "shards_resubmitted": 0}
         try:
@@ -223,6 +276,20 @@ class RayShardedModel(ModelAdapter):
     def describe(self) -> dict[str, Any]:
         return self._describe
 
+    def model_input(self, prompt: Prompt) -> str | None:
+        if prompt not in self._model_inputs:  # answered from the cache: no shard rendered it
+            self._model_inputs.update(self._ask_a_replica("model_inputs", [prompt]))
+        return self._model_inputs[prompt]
+
+    def _ask_a_replica(self, method: str, *args: Any) -> Any:
+        ray = self._ray
+        for actor in self._actors[:-1]:
+            try:
+                return ray.get(getattr(actor, method).remote(*args))
+            except ray.exceptions.RayActorError:
+                continue  # lost: the next one answers
+        return ray.get(getattr(self._actors[-1], method).remote(*args))
+
     def usage_summary(self) -> dict[str, Any]:
         ray = self._ray
         parts = []
@@ -259,9 +326,14 @@ class RayShardedModel(ModelAdapter):
                 index, start, shard = running.pop(ready[0])
                 idle.add(index)
                 try:
-                    answers = ray.get(ready[0])
+                    answers, inputs = ray.get(ready[0])
                 except ray.exceptions.RayTaskError as exc:  # the adapter itself raised: as in a local run
                     raise exc.cause if isinstance(exc.cause, BaseException) else exc from None
+                except ray.exceptions.ActorUnavailableError:  # restarting (reloading its model): not a loss
+                    self.stats["shards_resubmitted"] += 1
+                    resting[index] = time.monotonic() + 2.0
+                    todo.appendleft((start, shard))
+                    continue
                 except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as exc:
                     lost[start] = lost.get(start, 0) + 1
                     if lost[start] >= MAX_SHARD_ATTEMPTS:
@@ -274,6 +346,7 @@ class RayShardedModel(ModelAdapter):
                     todo.appendleft((start, shard))
                     continue
                 self.stats["shards"] += 1
+                self._model_inputs.update(inputs)
                 for offset, response in enumerate(answers):
                     if response is not None:
                         on_result(start + offset, response)
