@@ -5,7 +5,7 @@ token efficiency and memory: (the model's footprint + what evalboard's run added
 peak resident memory) / the footprint.
 
     .venv/bin/python benchmarks/hf_generation.py [--limit 50] [--tasks gsm8k_cot,ifeval,humaneval]
-        [--batch-size 8] [--max-new-tokens N]
+        [--batch-size 8] [--max-new-tokens N] [--data-dir DIR]
 
 Defaults: SmolLM2-135M-Instruct (the packaged default model, float32), the first 50 items of each
 task, batch size 8, each task's own token limit. Both sides run on the same two CPU cores one
@@ -44,10 +44,13 @@ def _reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
 
 
-def task_requests(name: str, limit: int, capabilities: Any, max_new_tokens: int | None) -> list[GenerateRequest]:
-    task = prepare_task(discover_tasks()[name], TaskOptions(limit=limit, max_new_tokens=max_new_tokens))
+def task_requests(name: str, limit: int, capabilities: Any, max_new_tokens: int | None,
+                  data_dir: Path | None = None) -> list[GenerateRequest]:
+    options = TaskOptions(limit=limit, max_new_tokens=max_new_tokens, data_dir=data_dir)
+    task = prepare_task(discover_tasks()[name], options)
     choose_formulation(task, capabilities, "hf")
-    requests = [r for doc in task.docs for r in task.requests(doc)]
+    # a grouped task (bbh_cot_fewshot) limits each subtask: its first `limit` are one subtask's
+    requests = [r for doc in task.docs for r in task.requests(doc)][:limit]
     assert all(isinstance(r, GenerateRequest) for r in requests), f"{name} is not a generation task"
     return requests  # type: ignore[return-value]
 
@@ -92,6 +95,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=None, help="cap every task's token limit")
     parser.add_argument("--model", default=str(packaged_model_dir("smollm2-135m-instruct")))
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="local task data, as evalboard's --data-dir (bbh_cot_fewshot: DIR/bbh_cot_fewshot/<subtask>/test.jsonl)")
     args = parser.parse_args()
 
     import torch
@@ -105,7 +110,7 @@ def main() -> None:
     lm = HFLM(pretrained=args.model, dtype="float32", batch_size=args.batch_size, device="cpu")
     rows = []
     for name in args.tasks.split(","):
-        requests = task_requests(name, args.limit, adapter.capabilities, args.max_new_tokens)
+        requests = task_requests(name, args.limit, adapter.capabilities, args.max_new_tokens, args.data_dir)
         adapter.generator.stats = GenerationStats()  # this task's counters only
         ours, ours_s, added = run_ours(adapter, requests)
         usage = adapter.generator.stats.summary()

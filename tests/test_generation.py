@@ -2,12 +2,14 @@
 prompt alone, token for token, on small random Llama, Mistral (sliding window) and Gemma 2
 (alternating sliding/full layers, soft-capping) models: with a few-shot-like shared block and
 lone prompts, rows finishing at an end token or at their own token limit, fewer rows than
-prompts (rows are refilled), and a budget so small that rows are set aside and recomputed."""
+prompts (rows are refilled), and a budget so small that rows are set aside and recomputed. Stop
+strings are found by decoding a row's last tokens only, where a full decode finds them."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -38,9 +40,10 @@ def _frequent_token(generations: list[list[int]]) -> int:
     return next(t for t, n in counts.most_common() if n < len(generations))
 
 
-@pytest.mark.parametrize("kind,attention", [("llama", "sdpa"), ("mistral", "sdpa"), ("gemma2", "eager")])
-def test_greedy_tokens_equal_generate_on_each_prompt_alone(kind: str, attention: str) -> None:
-    model = _model(kind, attention)
+@pytest.mark.parametrize("kind,attention,softcap", [("llama", "sdpa", None), ("mistral", "sdpa", None),
+                                                    ("gemma2", "eager", None), ("gemma2", "eager", 2.0)])
+def test_greedy_tokens_equal_generate_on_each_prompt_alone(kind: str, attention: str, softcap: float | None) -> None:
+    model = _model(kind, attention, attn_logit_softcapping=softcap)  # softcap: Gemma 2's on attention scores
     jobs = _jobs()
     full = {job.index: _alone(model, job) for job in jobs}
     end = _frequent_token(list(full.values()))
@@ -69,3 +72,36 @@ def test_a_row_stops_at_its_own_stop_sequence() -> None:
     by_index = {r.index: r.tokens for r in results}
     assert stop in text_of(by_index[0]) and stop not in text_of(by_index[0][:-1])
     assert by_index[1] == full  # its neighbour ran on to its own limit
+
+
+def test_a_stop_spanning_tokens_cuts_where_a_full_decode_finds_it(tiny_model: Path) -> None:
+    """Real byte-level BPE: each stop is a stretch of the free answer across several tokens
+    (one of them far into it, past the decoded tail); the row ends at the first token after
+    which decoding the whole answer shows a stop, as when the whole answer was decoded."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    decode = lambda tokens: str(tokenizer.decode(tokens, skip_special_tokens=True))  # noqa: E731
+    prompt = tuple(tokenizer("def main(argv):\n    ")["input_ids"])
+    full = _alone(model, GenerationJob(0, prompt, 60))
+    jobs, expected = [], {}
+    for index, (start, end) in enumerate(((3, 6), (40, 44), (25, 26))):
+        before = decode(full[:start])
+        stop = decode(full[:end])[len(before) - 1:]  # the character before, and tokens start..end-1
+        first = next(n for n in range(1, len(full) + 1) if stop in decode(full[:n]))
+        jobs.append(GenerationJob(index, prompt, 60, ("\x00never", stop)))
+        expected[index] = full[:first]
+    assert max(len(t) for t in expected.values()) > 20  # one stop lies beyond a short tail
+    results: list[GenerationResult] = []
+    SharedPrefixGenerator(model, 2, 4096, {NO_END}, decode).run(jobs, results.append)
+    assert {r.index: r.tokens for r in results} == expected
+
+
+def test_a_prompt_of_no_tokens_is_refused() -> None:
+    """A row needs a prompt token of its own (an empty one made the shared prefix -1 and fed
+    every other row only its last token); the hf adapter sends such prompts to model.generate."""
+    model = _model("llama", "sdpa")
+    jobs = [GenerationJob(0, (1, 5, 9), 4), GenerationJob(1, (), 4)]
+    with pytest.raises(ValueError, match="no prompt tokens"):
+        SharedPrefixGenerator(model, 2, 4096, {NO_END}, lambda tokens: "").run(jobs, lambda result: None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import evalboard
 import pytest
@@ -140,6 +141,64 @@ def test_continuous_batching_gives_the_texts_of_padded_batches(tiny_model: Path)
     usage = continuous.usage_summary()
     assert usage["generation_prompt_tokens_forwarded"] < sum(len(continuous.encode(p)) for p in prompts) / 2
     assert usage["generation_token_efficiency"] == 1.0
+
+
+def _batcher_and_padded(spec: str, requests: list[GenerateRequest]) -> tuple[Any, list[str], list[str]]:
+    """(the adapter, its texts, the texts of padded model.generate batches: generator=None)."""
+    continuous = load_adapter(spec, AdapterSettings(batch_size=3))
+    padded = load_adapter(spec, AdapterSettings(batch_size=3))
+    padded.generator = None
+    return (continuous, [r.text for r in _collect(continuous.generate, requests)],
+            [r.text for r in _collect(padded.generate, requests)])
+
+
+def _block_requests() -> list[GenerateRequest]:
+    block = "def add(a, b):\n    return a + b\n\n" * 4
+    return [GenerateRequest(block + tail, GenerationParams(max_new_tokens=12, stop=("\n\n",)))
+            for tail in ("def f(x):", "class A:\n    def", "for i in range(", "x = 1\ny =")]
+
+
+def test_a_prompt_of_no_tokens_leaves_the_other_texts_as_they_were(tiny_model_no_bos: Path) -> None:
+    """Without BOS an empty context encodes to no tokens: the requests go to the padded batches
+    (as lm-eval's), so the other rows keep the texts the batcher gives them without it."""
+    requests = [GenerateRequest(p, GenerationParams(max_new_tokens=8)) for p in ("def f(x):", "class A:", "x = 1\n")]
+    adapter = load_adapter(f"hf:{tiny_model_no_bos}", AdapterSettings(batch_size=3))
+    assert adapter.encode(adapter.render("")) == []
+    without = [r.text for r in _collect(adapter.generate, requests)]
+    _, ours, padded = _batcher_and_padded(f"hf:{tiny_model_no_bos}",
+                                          [GenerateRequest("", GenerationParams(max_new_tokens=8)), *requests])
+    assert ours == padded
+    assert ours[1:] == without
+
+
+def test_a_lora_model_generates_through_the_batcher_the_texts_of_padded_batches(tiny_model: Path,
+                                                                                 tiny_adapter: Path) -> None:
+    requests = _block_requests()
+    tuned, ours, padded = _batcher_and_padded(f"hf:{tiny_model},adapter={tiny_adapter}", requests)
+    assert tuned.generator is not None and type(tuned.model).__name__ == "PeftModelForCausalLM"
+    assert ours == padded
+    base = _collect(load_adapter(f"hf:{tiny_model}", AdapterSettings(batch_size=3)).generate, requests)
+    assert ours != [r.text for r in base]  # the adapter's weights act in the batcher's passes
+
+
+def test_a_saved_mistral_with_a_sliding_window_goes_through_the_batcher(tiny_model: Path, tmp_path: Path) -> None:
+    from transformers import AutoTokenizer, MistralConfig, MistralForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    config = MistralConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                           num_attention_heads=2, num_key_value_heads=1, sliding_window=8,  # prompts are longer
+                           bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                           tie_word_embeddings=False)
+    model = MistralForCausalLM(config)
+    with torch.no_grad():  # clear greedy winners, as the tiny Llama's
+        model.lm_head.weight.mul_(30.0)
+    model.save_pretrained(tmp_path)
+    adapter, ours, padded = _batcher_and_padded(f"hf:{tmp_path}", _block_requests())
+    assert type(adapter.model).__name__ == "MistralForCausalLM" and adapter.generator is not None
+    assert ours == padded
+    assert adapter.generator.stats.prompt_tokens_forwarded > 0  # the texts came from the batcher
 
 
 def test_seeded_sampling_is_reproducible_and_samples_differ(tiny_model: Path) -> None:

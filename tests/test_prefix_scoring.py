@@ -19,7 +19,7 @@ VOCAB = 101
 WINDOW = 6  # shorter than most rows below, so the window really cuts
 
 
-def _model(kind: str, attention: str) -> torch.nn.Module:
+def _model(kind: str, attention: str, attn_logit_softcapping: float | None = None) -> torch.nn.Module:
     from transformers import Gemma2Config, Gemma2ForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
 
     common = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_attention_heads=2,
@@ -30,7 +30,7 @@ def _model(kind: str, attention: str) -> torch.nn.Module:
         config, cls = MistralConfig(num_hidden_layers=2, sliding_window=WINDOW, **common), MistralForCausalLM
     else:
         config = Gemma2Config(num_hidden_layers=4, head_dim=16, sliding_window=WINDOW, final_logit_softcapping=3.0,
-                              attn_logit_softcapping=None, layer_types=["sliding_attention", "full_attention"] * 2,
+                              attn_logit_softcapping=attn_logit_softcapping, layer_types=["sliding_attention", "full_attention"] * 2,
                               **common)
         cls = Gemma2ForCausalLM
     config._attn_implementation = attention
@@ -38,6 +38,10 @@ def _model(kind: str, attention: str) -> torch.nn.Module:
     model = cls(config).eval()
     with torch.no_grad():  # larger logits: clear winners, so greedy flags are not near-ties
         model.get_output_embeddings().weight.mul_(8.0)
+        if attn_logit_softcapping is not None:  # attention scores of a few units: the cap bites
+            for layer in model.model.layers:
+                layer.self_attn.q_proj.weight.mul_(30.0)
+                layer.self_attn.k_proj.weight.mul_(30.0)
     return model
 
 

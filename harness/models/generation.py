@@ -36,6 +36,10 @@ from evalboard.models.prefix_scoring import FAMILY_MIN_SHARED, _common_prefix, _
 
 ATTENTION_NAME = "evalboard_shared_prefix"
 GROWTH = 256  # tokens added to a row's key/value tensors when they fill up
+# Stop checks decode only a row's last (longest stop's UTF-8 bytes + STOP_MARGIN) tokens: every
+# token adds at least a byte, so a stop that has just appeared lies within them; the margin keeps
+# the character before it (a tail's first token can lose its leading space, or split a character).
+STOP_MARGIN = 2
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,8 @@ class SharedPrefixGenerator:
         self._keep_last = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(forward).parameters else {}
 
     def run(self, jobs: Sequence[GenerationJob], on_result: Callable[[GenerationResult], None]) -> None:
+        if any(not j.tokens for j in jobs):  # a row needs a token of its own to take logits from
+            raise ValueError("a generation job has no prompt tokens; send such prompts to model.generate")
         self.stats.unique_prompt_tokens += _unique_tokens([j.tokens for j in jobs])
         previous = self._config._attn_implementation
         self._config._attn_implementation = _register_attention()
@@ -341,7 +347,8 @@ class SharedPrefixGenerator:
             return True
         if not row.job.stop:
             return False
-        text = self.decode(row.tokens)
+        window = max(len(stop.encode()) for stop in row.job.stop) + STOP_MARGIN
+        text = self.decode(row.tokens[-window:])
         return any(stop and stop in text for stop in row.job.stop)
 
     def _forward(self, prefix: _KeysValues | None, rows: list[_KeysValues], ids: list[list[int]],

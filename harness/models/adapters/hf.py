@@ -302,7 +302,9 @@ class HFAdapter(ModelAdapter):
         greedy = sorted((p for p in prepared if p[2].params.greedy), key=lambda p: (-len(p[1]), p[0]))
         sampled = [p for p in prepared if not p[2].params.greedy]
         self._fit_batch([self._row_tokens(p) for p in greedy])
-        if self.generator is not None and greedy:
+        # a prompt of no tokens (a tokenizer without BOS, an empty context) has no row of its own
+        # in the batcher; the padded batches give it pad tokens to start from, as lm-eval does
+        if self.generator is not None and greedy and all(tokens for _, tokens, _ in greedy):
             self._generate_continuously(greedy, on_result)
         else:
             for batch in self._generation_batches(greedy):
@@ -369,7 +371,7 @@ class HFAdapter(ModelAdapter):
             return
         limit = self.max_length - params.max_new_tokens
         inputs = [tokens[-limit:] for _, tokens, _ in batch]
-        width = max(len(tokens) for tokens in inputs)
+        width = max(1, *(len(tokens) for tokens in inputs))  # a batch of empty prompts starts from a (masked) pad
         ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for i, tokens in enumerate(inputs):  # left padding for generation
