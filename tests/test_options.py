@@ -24,6 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 NOT_OPTIONS = {"help", "model", "tasks"}  # what to evaluate, not how
 # lm-eval's flags that translate into options (model_args, gen_kwargs) or only print or are implied
 NOT_OPTIONS |= {"model_args", "gen_kwargs", "log_samples", "write_out"}
+RUN_OWN = {"show_subtasks"}  # how the summary is printed, not how the run is made
 
 
 def _subparser(name: str) -> argparse.ArgumentParser:
@@ -38,16 +39,20 @@ def _option_actions(name: str, own: set[str] = set()) -> dict[str, argparse.Acti
 
 # compare's own flags; its --results is another name for --output
 COMPARE_OWN = {"runs", "base", "candidate", "base_label", "candidate_label", "trained_on", "alpha", "markdown", "html",
-               "json", "fail_on_regression"}
+               "json", "fail_on_regression", "metric", "arena", "arena_limit", "arena_max_new_tokens", "judge",
+               "judge_tokens"}
 
 
 @pytest.mark.parametrize("command", ["run", "compare"])
 def test_every_flag_is_an_option_and_every_option_a_flag(command: str) -> None:
-    actions = _option_actions(command, COMPARE_OWN if command == "compare" else set())
+    actions = _option_actions(command, COMPARE_OWN if command == "compare" else RUN_OWN)
     assert set(actions) == set(RunOptions.model_fields)
     for name, field in RunOptions.model_fields.items():
         flag = option_info(name).flag or f"--{name.replace('_', '-')}"
         assert actions[name].option_strings == [flag]
+        if command == "compare" and name == "output_dir":  # one folder with --results: unset, it is results/
+            assert actions[name].default is None
+            continue
         assert actions[name].default == field.get_default(call_default_factory=True), name
         assert actions[name].help == option_info(name).help
 
@@ -205,4 +210,5 @@ def test_nightly_sections_take_the_options_documented_for_them() -> None:
             assert f"`{key}`" in docs, (section, key)
     assert set(config_keys("models")) & set(config_keys("tasks")) == {"formulation"}
     assert set(config_keys("defaults")) == (set(config_keys("models")) | set(config_keys("tasks"))
-                                            | {"seed", "data_source", "data_dir", "cache"}) - {"label"}
+                                            | {"seed", "data_source", "data_dir", "cache", "executor", "ray_address"}
+                                            ) - {"label"}

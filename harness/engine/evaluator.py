@@ -145,6 +145,7 @@ def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]], answer
                 error=errors[0] if errors else None,
                 group=doc.get(task.spec.group_field) if task.spec.group_field else None,
                 model_input=model_input(requests[0].context) if hasattr(requests[0], "context") else None,
+                picks=formulation.picks(doc, responses) if index in scored else None,
             )
         )
     failed = len(task.docs) - len(answered)

@@ -100,6 +100,7 @@ class RunUsage(_Record):
     output_tokens: int | None = None
     cost_usd: float | None = None
     latency_mean_s: float | None = None
+    latency_sum_s: float | None = None
     time_to_first_token_mean_s: float | None = None
     output_tokens_per_s: float | None = None
     unique_requests: int | None = None
@@ -195,6 +196,8 @@ class SampleLine(_Record):
     filtered: dict[str, Any] | None = _omitted_when_none()
     # the exact text the model read: after its chat template, with the tokenizer's special tokens
     model_input: str | None = _omitted_when_none()
+    # multiple choice scored by loglikelihood: the option index each accuracy metric chose
+    picks: dict[str, int] | None = _omitted_when_none()
 
 
 class SampleScores(BaseModel):
