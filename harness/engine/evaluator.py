@@ -149,7 +149,8 @@ def _score_task(task: PreparedTask, requests_by_doc: list[list[Request]], answer
             )
         )
     failed = len(task.docs) - len(answered)
-    metrics = aggregate(scores, groups if task.spec.group_field else None, formulation.aggregations)
+    metrics = aggregate(scores, groups if task.spec.group_field else None, formulation.aggregations,
+                        pooled=task.spec.lm_eval_group)
     subtasks = None
     if task.spec.group_field:  # each group's own figures, as lm-eval's results list each subtask
         subtasks = {name: {metric: MetricResult.model_validate(value.to_json()) for metric, value in figures.items()}

@@ -74,10 +74,12 @@ def aggregate(
     scores: Sequence[dict[str, Any]],
     groups: Sequence[str | None] | None = None,
     aggregations: Aggregations | None = None,
+    pooled: bool = True,
 ) -> dict[str, MetricValue]:
     """Each metric's task figure. `aggregations` names metrics that are not plain means: their
     per-document values go to the given function as they are (a task shape's own aggregation),
-    for the task and for each group alike."""
+    for the task and for each group alike. With groups, the stderr is lm-eval's group one (pooled
+    over the groups) unless `pooled` is false (one lm-eval task with a breakdown: the plain one)."""
     aggregations = aggregations or {}
     metrics = _task_metrics(scores, aggregations)
     if groups is None or all(g is None for g in groups):
@@ -86,7 +88,8 @@ def aggregate(
     for key in [k for k in metrics if k not in aggregations]:
         parts = [figures[key] for figures in subtasks if key in figures]
         micro = metrics[key]
-        metrics[key] = MetricValue(micro.value, _group_stderr(parts, weighted=True), micro.n)
+        if pooled:
+            metrics[key] = MetricValue(micro.value, _group_stderr(parts, weighted=True), micro.n)
         macro = float(np.mean([p.value for p in parts]))
         metrics[f"{key}_macro"] = MetricValue(macro, _group_stderr(parts, weighted=False), len(scores))
     return metrics

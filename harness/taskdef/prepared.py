@@ -187,7 +187,7 @@ def prepare_task(spec: TaskSpec, options: TaskOptions) -> PreparedTask:
     all_hash, probe = stable_hash(docs), docs[:PROBE_DOCS]
     positions = {str(d["id"]): i for i, d in enumerate(docs)} if spec.fewshot.sampler == "lm_eval_random" else {}
     if options.limit is not None:
-        docs = limit_docs(docs, options.limit, spec.group_field)
+        docs = limit_docs(docs, options.limit, spec.group_field if spec.lm_eval_group else None)
     return PreparedTask(spec, options, docs, pool, all_hash, origin, probe_docs=probe, positions=positions)
 
 

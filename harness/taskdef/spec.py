@@ -99,7 +99,11 @@ class TaskSpec(_Section):
     num_fewshot: int = Field(default=0, ge=0)
     fewshot: FewshotSpec = FewshotSpec()
     primary_metric: str = "acc"
-    group_field: str | None = None  # adds macro averages over this field (MMLU: subject); --limit is per group
+    group_field: str | None = None  # per-group rows and macro averages over this field (MMLU: subject)
+    # The groups are lm-eval subtasks (MMLU's subjects): --limit takes N of each and the group's
+    # stderr is pooled, as lm-eval's group row. False: lm-eval runs one task (MMLU-Pro), so --limit
+    # and the stderr are over all items and the groups' rows are a breakdown only.
+    lm_eval_group: bool = True
     # A group of tasks, one per Hub config (MMLU's subjects): `<name>_<config>` holds that config's
     # items only (lm-eval's mmlu_<subject>); the group itself keeps all of them (taskdef.registry).
     subtasks: Literal["per_hub_config"] | None = None

@@ -68,7 +68,7 @@ def _task_groups(selected: str | None) -> tuple[list[str], list[str], list[str],
     def scored(name: str) -> bool:  # loglikelihood-first shapes: their items are cheap to score
         return shapes_for(specs[name].type)[0].needs == "loglikelihood"
 
-    grouped = [n for n in names if specs[n].group_field]
+    grouped = [n for n in names if specs[n].group_field and specs[n].lm_eval_group]
     return ([n for n in names if scored(n) and n not in grouped], [n for n in grouped if scored(n)],
             [n for n in grouped if not scored(n)], [n for n in names if not scored(n) and n not in grouped])
 
