@@ -15,7 +15,7 @@ import pytest
 from pydantic import BaseModel
 
 import evalboard
-from evalboard.engine.usage import summarise_usage
+from evalboard.records.usage import summarise_usage
 from evalboard.errors import UserError
 from evalboard.leaderboard.build import build_leaderboard
 from evalboard.records.run_record import (

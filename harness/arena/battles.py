@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalboard.engine.usage import summarise_usage
+from evalboard.records.usage import summarise_usage
 from evalboard.errors import UserError
 from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, load_adapter
 from evalboard.records.arena_record import ArenaRecord, Judgment, arena_dir, load_arena, load_judgments, save_arena

@@ -22,7 +22,7 @@ import evalboard
 from evalboard.engine.empty_answers import warn_if_all_empty
 from evalboard.engine.executors import ExecutorSettings, open_model
 from evalboard.engine.metrics import aggregate, subtask_metrics
-from evalboard.engine.usage import summarise_usage
+from evalboard.records.usage import summarise_usage
 from evalboard.errors import UserError
 from evalboard.fingerprint import stable_hash
 from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, ModelSpec
