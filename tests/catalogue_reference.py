@@ -5,8 +5,9 @@ lm_eval_reference (the shared helpers), one writer per task."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from lm_eval_reference import _task_yaml, _write_jsonl, lm_eval_task_dir
 

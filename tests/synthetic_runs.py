@@ -9,14 +9,14 @@ used when building a real leaderboard.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-
-from evalboard.fingerprint import stable_hash
 from evalboard.engine.metrics import metric_value
+from evalboard.fingerprint import stable_hash
 from evalboard.records.run_record import (
     HarnessInfo,
     MetricResult,

@@ -7,13 +7,12 @@ import json
 import socket
 
 import pytest
-
+from evalboard.errors import UserError
 from evalboard.models.adapters.anthropic_api import AnthropicAdapter, anthropic_request
 from evalboard.models.adapters.base import Capabilities, load_adapter
-from evalboard.errors import UserError
-from evalboard.requests import GenerateRequest, GenerationParams, Response
+from evalboard.requests import GenerateRequest, GenerationParams
 from servers import Fault
-from servers.fixtures import KEYS, MODELS, adapters_closed_after_test, generate, make_adapter, make_server
+from servers.fixtures import KEYS, MODELS, generate, make_adapter, make_server
 
 KEY = KEYS["anthropic"]
 

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import datasets
 import pytest
-from lm_eval.api.instance import Instance
-from lm_eval.api.task import ConfigurableTask
-from lm_eval.tasks._yaml_loader import load_yaml
-
 from evalboard.requests import Capabilities, Response
 from evalboard.taskdef.lm_eval_source import task_dir
 from evalboard.taskdef.prepared import PreparedTask, TaskOptions, choose_formulation, prepare_task
 from evalboard.taskdef.registry import discover_tasks
+from lm_eval.api.instance import Instance
+from lm_eval.api.task import ConfigurableTask
+from lm_eval.tasks._yaml_loader import load_yaml
 
 BBH = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bbh"
 KEY = "exact_match,get-answer"

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import assert_one_line_error, run_cli
 from evalboard.cli.summary import format_summary
 from evalboard.records.run_record import load_run

@@ -15,16 +15,23 @@ import math
 import re
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import CodeType
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-from sandbox_fixtures import sandbox  # noqa: F401 (fixture)
-
-from evalboard.execution.code_execution import (build_candidate, build_checker, build_program, checked_program,
-                                                extract_code_from_chat, pass_at_k, score_problems)
+from evalboard.execution.code_execution import (
+    build_candidate,
+    build_checker,
+    build_program,
+    checked_program,
+    extract_code_from_chat,
+    pass_at_k,
+    score_problems,
+)
 from evalboard.execution.sandbox import SandboxLimits, SandboxResult, run_checked, run_many
+from sandbox_fixtures import sandbox  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("sandbox")
 

@@ -10,7 +10,6 @@ import math
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import run_cli
 from compare_helpers import binary, compare_cli, make_record
 from evalboard import stats

@@ -18,7 +18,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from compare_helpers import compare_cli
 from evalboard.records.run_record import RunRecord
 from evalboard.records.store import list_runs

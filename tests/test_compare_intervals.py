@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from compare_helpers import binary, compare_cli, make_record
 from evalboard import stats
 from evalboard.comparison.compare import compare_runs

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-
+from evalboard.errors import UserError
 from evalboard.paths import package_root
 from evalboard.taskdef.data import _read_arrow_dir, _read_olmo_requests, load_split
-from evalboard.errors import UserError
 from evalboard.taskdef.prepared import TaskOptions, prepare_task
 from evalboard.taskdef.registry import discover_tasks
 from evalboard.tasks import arc, hellaswag, mmlu

@@ -8,13 +8,12 @@ import json
 import os
 
 import datasets
-from lm_eval.api.task import ConfigurableTask
-from lm_eval.tasks._yaml_loader import load_yaml
-
 from evalboard.requests import Capabilities
 from evalboard.taskdef.lm_eval_source import task_dir
 from evalboard.taskdef.prepared import TaskOptions, choose_formulation, prepare_task
 from evalboard.taskdef.registry import discover_tasks
+from lm_eval.api.task import ConfigurableTask
+from lm_eval.tasks._yaml_loader import load_yaml
 
 EMPTY_DATE = {"day": "", "month": "", "year": ""}
 TRICKY = ["", " ", "1507", " 1,507", "1507.0", "1,507 people", "about 1500", "-30", "swedish", "Swedish people",

@@ -10,21 +10,21 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import pytest
+from typing import Any
 
 import evalboard
+import pytest
 from evalboard import fingerprint
 from evalboard.engine.nightly import load_config, make_plan
 from evalboard.models.adapters.base import Capabilities
-from evalboard.taskdef.shapes import base as shape_base
 from evalboard.taskdef import prepared as prepared_module
 from evalboard.taskdef.prepared import TaskOptions, choose_formulation, prepare_task
 from evalboard.taskdef.prompting import PromptStyle
 from evalboard.taskdef.registry import discover_tasks
+from evalboard.taskdef.shapes import base as shape_base
 
 ALL = Capabilities(loglikelihood=True, generate=True, chat=True)
 

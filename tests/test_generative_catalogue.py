@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import evalboard
+import pytest
 from evalboard.errors import UserError
 from evalboard.taskdef.prepared import TaskOptions, prepare_task
 from evalboard.taskdef.registry import discover_tasks

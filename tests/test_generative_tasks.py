@@ -4,15 +4,13 @@ through the real sandbox and checkers, and the opt-in for running generated code
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import pytest
-
 import evalboard
+import pytest
 from cli_helpers import assert_one_line_error, run_cli
-from evalboard.models.adapters.base import Capabilities
 from evalboard.errors import UserError
+from evalboard.models.adapters.base import Capabilities
 from evalboard.taskdef.prepared import TaskOptions, choose_formulation, prepare_task
 from evalboard.taskdef.registry import discover_tasks
 from evalboard.tasks import humaneval

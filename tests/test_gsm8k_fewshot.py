@@ -10,12 +10,11 @@ from pathlib import Path
 
 import datasets
 import pytest
-from lm_eval.api.task import ConfigurableTask
-from lm_eval.tasks._yaml_loader import load_yaml
-
 from evalboard.taskdef.prepared import TaskOptions, prepare_task
 from evalboard.taskdef.registry import discover_tasks
 from evalboard.tasks import gsm8k
+from lm_eval.api.task import ConfigurableTask
+from lm_eval.tasks._yaml_loader import load_yaml
 
 TRAIN = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gsm8k" / "train.jsonl"
 pytestmark = pytest.mark.skipif(not TRAIN.is_file(), reason=(

@@ -18,11 +18,6 @@ import re
 
 import datasets
 import pytest
-from lm_eval.api.instance import Instance
-from lm_eval.api.metrics import exact_match_hf_evaluate
-from lm_eval.api.task import ConfigurableTask
-from lm_eval.tasks._yaml_loader import load_yaml
-
 from evalboard.errors import UserError
 from evalboard.requests import Capabilities, Response
 from evalboard.taskdef.prepared import TaskOptions, choose_formulation, prepare_task
@@ -30,6 +25,10 @@ from evalboard.taskdef.registry import discover_tasks
 from evalboard.taskdef.scorers.text_metrics import ExactMatchArgs, exact_match
 from evalboard.taskdef.shapes.generation import FreeGeneration
 from evalboard.tasks import gsm8k
+from lm_eval.api.instance import Instance
+from lm_eval.api.metrics import exact_match_hf_evaluate
+from lm_eval.api.task import ConfigurableTask
+from lm_eval.tasks._yaml_loader import load_yaml
 
 STRICT_KEY, FLEXIBLE_KEY = "exact_match,strict-match", "exact_match,flexible-extract"
 GSM8K_REGEXES = (",", r"\$", "(?s).*#### ", r"\.$")

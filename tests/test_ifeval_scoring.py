@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 import datasets
 import pytest
-
 from evalboard.errors import UserError
 from evalboard.taskdef.prepared import TaskOptions, prepare_task
 from evalboard.taskdef.registry import discover_tasks

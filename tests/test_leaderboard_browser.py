@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 import synthetic_runs as synthetic
 from evalboard.leaderboard.build import build_leaderboard
 from evalboard.records.run_record import SampleLine

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from evalboard.leaderboard.build import build_leaderboard
 from evalboard.records.run_record import load_run
 from evalboard.records.store import list_runs

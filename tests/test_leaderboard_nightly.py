@@ -9,11 +9,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from evalboard.errors import UserError
-from evalboard.engine.nightly import load_config, make_plan, run_update, update_lock
-from evalboard.records.store import list_runs
 from cli_helpers import assert_one_line_error
+from evalboard.engine.nightly import load_config, make_plan, run_update, update_lock
+from evalboard.errors import UserError
+from evalboard.records.store import list_runs
 from leaderboard_helpers import run_evalboard
 from tiny_models import build_tiny_llama
 

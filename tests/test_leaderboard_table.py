@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 import synthetic_runs as synthetic
 from evalboard.leaderboard.battles import board_ratings, item_score_frame, read_item_scores
 from evalboard.leaderboard.ratings import OVERALL

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import evalboard
+import pytest
 from evalboard.errors import UserError
 
 

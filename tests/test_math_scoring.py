@@ -10,14 +10,13 @@ import os
 
 import datasets
 import pytest
-from lm_eval.api.task import ConfigurableTask
-from lm_eval.tasks._yaml_loader import load_yaml
-
 from evalboard.requests import Capabilities
 from evalboard.taskdef.lm_eval_source import task_dir
 from evalboard.taskdef.prepared import TaskOptions, choose_formulation, prepare_task
 from evalboard.taskdef.registry import discover_tasks
 from evalboard.taskdef.scorers.math_answers import normalise_answer, within_time_limit
+from lm_eval.api.task import ConfigurableTask
+from lm_eval.tasks._yaml_loader import load_yaml
 
 # our task -> lm-eval's file for one of its subjects (all subjects share the prompt and scoring)
 LM_EVAL_FILES = {

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import datasets
 import pytest
-from lm_eval.api.task import ConfigurableTask
-from sandbox_fixtures import sandbox  # noqa: F401 (fixture)
-
 from evalboard.requests import Capabilities
 from evalboard.taskdef.lm_eval_source import returned_literal, task_dir, task_file
 from evalboard.taskdef.prepared import PreparedTask, TaskOptions, choose_formulation, prepare_task
 from evalboard.taskdef.registry import discover_tasks, hook
+from lm_eval.api.task import ConfigurableTask
+from sandbox_fixtures import sandbox  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("sandbox")
 

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from evalboard.engine.metrics import aggregate, subtask_metrics
 from evalboard.stats import mean_stderr, metric_value, pooled_stderr
 

@@ -8,13 +8,12 @@ import logging
 import socket
 
 import pytest
-
+from evalboard.errors import UserError
 from evalboard.models.adapters.base import Capabilities, known_schemes
 from evalboard.models.adapters.openai_api import OpenAIAdapter, openai_request
-from evalboard.errors import UserError
-from evalboard.requests import GenerateRequest, GenerationParams, Response
+from evalboard.requests import GenerateRequest, GenerationParams
 from servers import Fault
-from servers.fixtures import KEYS, adapters_closed_after_test, generate, make_adapter, make_server
+from servers.fixtures import KEYS, generate, make_adapter, make_server
 
 KEY = KEYS["openai"]
 

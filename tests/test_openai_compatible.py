@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import evalboard
+import pytest
 from evalboard.errors import UserError
 from evalboard.models.adapters.base import Capabilities, load_adapter
 from servers.fixtures import KEYS, MODELS, adapters_closed_after_test, make_server  # noqa: F401 (fixture)

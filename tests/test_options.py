@@ -11,10 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import evalboard
 import evalboard.engine.api as api
+import pytest
 from evalboard.cli import build_parser, main
 from evalboard.engine.nightly import load_config, run_update
 from evalboard.engine.options import RunOptions, config_keys, option_info

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import evalboard
 import pandas as pd
 import pytest
-
-import evalboard
 from evalboard.records.run_record import load_run
 
 

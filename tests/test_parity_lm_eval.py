@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import evalboard
+import pytest
+from evalboard.stats import mean_stderr
 from evalboard.taskdef.data import load_split
 from evalboard.taskdef.prepared import TaskOptions, prepare_task
 from evalboard.taskdef.registry import discover_tasks
-from evalboard.stats import mean_stderr
 from lm_eval_reference import (
     per_sample_loglikelihoods,
     run_lm_eval,

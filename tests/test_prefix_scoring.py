@@ -9,10 +9,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import evalboard
 import pytest
 import torch
-
-import evalboard
 from evalboard.models.prefix_scoring import FAMILY_MIN_SHARED, PrefixScorer, padded_width
 
 VOCAB = 101

@@ -7,7 +7,6 @@ the local servers that speak each wire protocol."""
 from __future__ import annotations
 
 import pytest
-
 from evalboard.errors import UserError
 from evalboard.requests import GenerateRequest
 from servers.base import Fault

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from evalboard.errors import UserError
 from evalboard.models.pricing import BUILTIN_AS_OF, cost_usd, price_for
 

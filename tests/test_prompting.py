@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import evalboard
+import pytest
 from evalboard.models.adapters.base import Capabilities
-from evalboard.taskdef.shapes.choice import parse_letter
-from evalboard.taskdef.prompting import PromptStyle
 from evalboard.taskdef.prepared import TaskOptions, choose_formulation, prepare_task
+from evalboard.taskdef.prompting import PromptStyle
 from evalboard.taskdef.registry import discover_tasks
+from evalboard.taskdef.shapes.choice import parse_letter
 
 ALL = Capabilities(loglikelihood=True, generate=True, chat=True)
 

@@ -9,7 +9,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-
 from evalboard.errors import UserError
 from evalboard.leaderboard import ratings as R
 from evalboard.leaderboard.ratings import bootstrap, fitting, inputs

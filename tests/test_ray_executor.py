@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import evalboard
+import pytest
 from cli_helpers import assert_one_line_error, run_cli
 from evalboard.engine.nightly import load_config, run_update
 from ray_local_cluster import LocalRayCluster

@@ -5,7 +5,6 @@ the spec's figures in all, and the replicas' usage merged with its ratios recomp
 from __future__ import annotations
 
 import pytest
-
 from evalboard.engine.executors import Placement
 from evalboard.engine.executors.ray_cluster import _sum_counters, actor_options, replica_settings, replica_spec
 from evalboard.models.adapters.base import AdapterSettings, ModelSpec

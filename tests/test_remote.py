@@ -11,7 +11,6 @@ import time
 from collections import Counter
 
 import pytest
-
 from evalboard.errors import UserError
 from evalboard.models.remote import (
     NonRetryableError,

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
-
-import pytest
 from pydoc_data.topics import topics
 
 import evalboard
+import pytest
 from evalboard.models.adapters.base import load_adapter
 from evalboard.models.rolling import rolling_windows
 from evalboard.requests import Response, RollingLoglikelihoodRequest

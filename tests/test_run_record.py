@@ -11,11 +11,8 @@ import shutil
 import typing
 from pathlib import Path
 
-import pytest
-from pydantic import BaseModel
-
 import evalboard
-from evalboard.records.usage import summarise_usage
+import pytest
 from evalboard.errors import UserError
 from evalboard.leaderboard.build import build_leaderboard
 from evalboard.records.run_record import (
@@ -32,8 +29,10 @@ from evalboard.records.run_record import (
     load_run,
 )
 from evalboard.records.store import list_runs, save_run
+from evalboard.records.usage import summarise_usage
 from evalboard.requests import GenerateRequest, LoglikelihoodRequest, Response, RollingLoglikelihoodRequest, Usage
 from evalboard.taskdef.prepared import TaskOptions
+from pydantic import BaseModel
 
 # Runs written by the code before typed records (schema evalboard.run/1): an evaluator run of the
 # chance baseline (mmlu with groups, arc_easy, gsm8k_cot), an lm-eval import and a synthetic run.

@@ -20,15 +20,14 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from sandbox_fixtures import REPO_ROOT, host_processes_with, sandbox  # noqa: F401 (fixture)
-
 from evalboard.errors import UserError
 from evalboard.execution.sandbox import SandboxLimits, SandboxResult, require_sandbox, run_many, run_sandboxed
+from sandbox_fixtures import REPO_ROOT, host_processes_with, sandbox  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("sandbox")
 

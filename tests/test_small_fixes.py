@@ -11,9 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import evalboard
+import pytest
 import synthetic_runs as synthetic
 from evalboard import cli
 from evalboard.cli.progress import ERASE_LINE, clear_progress

@@ -7,9 +7,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from scipy import stats as sps
-
 from evalboard import stats
+from scipy import stats as sps
 
 
 def _exact_mcnemar(b: int, c: int) -> float:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import evalboard
 import pytest
 import yaml
-
-import evalboard
 from evalboard.errors import UserError
 from evalboard.requests import Capabilities
 from evalboard.taskdef.prepared import PreparedTask, TaskOptions, choose_formulation

@@ -7,9 +7,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import pytest
-
 import evalboard
+import pytest
 from evalboard.errors import UserError
 from evalboard.requests import Capabilities
 from evalboard.taskdef.data import load_split

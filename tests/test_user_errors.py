@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import EVALBOARD, assert_one_line_error, run_cli
 
 

@@ -8,13 +8,13 @@ module, plus one short-lived server for the lifecycle test."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
-from evalboard.models.adapters.base import load_adapter
 from evalboard.errors import UserError
+from evalboard.models.adapters.base import load_adapter
+from evalboard.models.vllm_process import group_members
 from evalboard.requests import (
     GenerateRequest,
     GenerationParams,
@@ -22,7 +22,6 @@ from evalboard.requests import (
     Response,
     RollingLoglikelihoodRequest,
 )
-from evalboard.models.vllm_process import group_members
 from vllm_fixtures import ensure_vllm_installed, processes_mentioning, reference_loglikelihoods
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,6 @@ with them answering with the same fingerprint as one started without."""
 from __future__ import annotations
 
 import pytest
-
 from evalboard.errors import UserError
 from evalboard.models.vllm_parallelism import VLLMParallelism
 from evalboard.models.vllm_process import ServerConfig, VLLMInstall

@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalboard.records.usage import summarise_usage
 from evalboard.errors import UserError
 from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, load_adapter
 from evalboard.records.arena_record import ArenaRecord, Judgment, arena_dir, load_arena, load_judgments, save_arena
 from evalboard.records.cache import ResponseCache
 from evalboard.records.run_record import RunUsage
+from evalboard.records.usage import summarise_usage
 from evalboard.requests import Message, Response
 
 from .answering import Asker, generate_request

@@ -22,7 +22,6 @@ import evalboard
 from evalboard.engine.empty_answers import warn_if_all_empty
 from evalboard.engine.executors import ExecutorSettings, open_model
 from evalboard.engine.metrics import aggregate, subtask_metrics
-from evalboard.records.usage import summarise_usage
 from evalboard.errors import UserError
 from evalboard.fingerprint import stable_hash
 from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, ModelSpec
@@ -40,6 +39,7 @@ from evalboard.records.run_record import (
     TaskResult,
 )
 from evalboard.records.store import check_writable, save_run
+from evalboard.records.usage import summarise_usage
 from evalboard.requests import GenerateRequest, Prompt, Request, Response, prompt_text, request_key, request_to_json
 from evalboard.taskdef.prepared import (
     PreparedTask,

@@ -6,7 +6,7 @@
 """
 
 from .anthropic_server import AnthropicServer
-from .base import Fault, FakeAPIServer, LoggedRequest
+from .base import FakeAPIServer, Fault, LoggedRequest
 from .openai_server import OpenAIServer
 from .toy_model import complete, count_tokens, echo_responder, tokens
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from evalboard.models.adapters.base import AdapterSettings, load_adapter
 
 from .anthropic_server import AnthropicServer

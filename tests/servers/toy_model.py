@@ -4,8 +4,8 @@ and its answer is a pure function of the request, so tests can predict every byt
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 _PIECE = re.compile(r"\s*\S+|\s+$")
 
