@@ -77,9 +77,7 @@ def _answer(adapter: ModelAdapter, cache: ResponseCache, prompts: list[ArenaProm
                 raise UserError(f"{adapter.spec.raw} failed to answer prompt {p.id}: {response.error}")
             answers[p.id].append(response.text or "")
             used.append(response)
-    usage = summarise_usage(used)
-    if adapter.usage_summary().get("cost_usd", 0.0) is None:
-        usage["cost_usd"] = None  # the model has no known price: unknown, not free
+    usage = summarise_usage(used, priced=adapter.usage_summary().get("cost_usd", 0.0) is not None)
     return {key: tuple(value) for key, value in answers.items()}, RunUsage(**usage)
 
 

@@ -200,16 +200,13 @@ def _response_summary(response: Response, request: Request) -> dict[str, Any]:
 def _usage(used: list[Response], unique: int, fresh: int, adapter_counters: dict[str, Any]) -> RunUsage:
     """Cost, latency and throughput of the answers this run used (cached ones included, so a rerun
     reports the same figures), with this session's own adapter counters kept apart."""
-    usage = {
-        **summarise_usage(used),
-        "unique_requests": unique,
-        "requests_answered_now": fresh,
-        "cache_hits": unique - fresh,
-        "adapter": adapter_counters,
-    }
-    if "cost_usd" in adapter_counters and adapter_counters["cost_usd"] is None:
-        usage["cost_usd"] = None  # the model has no known price: unknown, not free
-    return RunUsage(**usage)
+    return RunUsage(
+        **summarise_usage(used, priced=adapter_counters.get("cost_usd", 0.0) is not None),
+        unique_requests=unique,
+        requests_answered_now=fresh,
+        cache_hits=unique - fresh,
+        adapter=adapter_counters,
+    )
 
 
 def _warn_ignored_generation_options(tasks: Sequence[PreparedTask]) -> None:
