@@ -78,13 +78,13 @@ def _quickstart(args: argparse.Namespace) -> int:
 
     choice_tasks, grouped_choice, grouped_generative, generative_tasks = _task_groups(args.tasks)
     for model in MODELS:
-        for tasks, limit, max_new_tokens in ((choice_tasks, args.limit, None),
-                                            (grouped_choice, args.group_limit, None),
-                                            (grouped_generative, args.group_limit, args.max_new_tokens),
-                                            (generative_tasks, args.generative_limit, args.max_new_tokens)):
+        for tasks, limit, max_new_tokens, each in (
+                (choice_tasks, args.limit, None, "each"),
+                (grouped_choice, args.group_limit, None, "of each member"),
+                (grouped_generative, args.group_limit, args.max_new_tokens, "of each member"),
+                (generative_tasks, args.generative_limit, args.max_new_tokens, "each")):
             if not tasks:
                 continue
-            each = "of each member" if tasks in (grouped_choice, grouped_generative) else "each"
             print(f"== {model.label}: {', '.join(tasks)} ({limit} items {each})", flush=True)
             record = evaluate(
                 model.spec, tasks, limit=limit, output_dir=args.output_dir, label=model.label,
