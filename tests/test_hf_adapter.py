@@ -245,6 +245,41 @@ def test_adapter_errors_are_one_line(tiny_model: Path, tmp_path: Path) -> None:
         load_adapter(f"hf:{tiny_model},batch_tokens=lots")
 
 
+
+_CUSTOM_MODELLING = """from transformers import LlamaConfig, LlamaForCausalLM
+
+
+class CustomConfig(LlamaConfig):
+    model_type = "evalboard_custom"
+
+
+class CustomForCausalLM(LlamaForCausalLM):
+    config_class = CustomConfig
+"""
+
+
+def test_a_model_with_its_own_code_loads_only_when_trusted(tiny_model: Path, tmp_path: Path) -> None:
+    """A folder whose config names its own modelling file (a Hub repository with custom code) is a
+    one-line error that says how to trust it; with trust_remote_code=True it loads and scores as
+    the same weights under Llama's own class."""
+    import json
+
+    custom = tmp_path / "custom"
+    shutil.copytree(tiny_model, custom)
+    config = json.loads((custom / "config.json").read_text())
+    config.update(model_type="evalboard_custom", architectures=["CustomForCausalLM"],
+                  auto_map={"AutoConfig": "custom_model.CustomConfig",
+                            "AutoModelForCausalLM": "custom_model.CustomForCausalLM"})
+    (custom / "config.json").write_text(json.dumps(config))
+    (custom / "custom_model.py").write_text(_CUSTOM_MODELLING)
+    with pytest.raises(UserError, match="add trust_remote_code=True to the spec"):
+        load_adapter(f"hf:{custom}")
+    trusted = load_adapter(f"hf:{custom},trust_remote_code=True")
+    assert type(trusted.model).__name__ == "CustomForCausalLM"
+    request = [LoglikelihoodRequest(context=CONTEXTS[0], continuation=CHOICES[0])]
+    plain = load_adapter(f"hf:{tiny_model}")
+    assert _collect(trusted.loglikelihood, request)[0].logprob == _collect(plain.loglikelihood, request)[0].logprob
+
 @pytest.mark.slow
 def test_packaged_smollm2_knows_the_capital_of_france(smollm2_dir: Path) -> None:
     adapter = load_adapter("hf:smollm2-135m-instruct")

@@ -122,7 +122,7 @@ def test_a_generation_option_on_a_loglikelihood_task_is_a_warning(tmp_path: Path
 
 def test_lm_evals_short_flags_are_evalboards_where_it_takes_the_option() -> None:
     """Each short flag of lm-eval's own `run` parser names the same option here when evalboard takes
-    that option (-t, -M, -a, -L, -f, -b, -o, -s, -w), and evalboard has no short flag lm-eval lacks."""
+    that option (-t, -M, -a, -L, -f, -b, -o, -s, -w, -v), and evalboard has no short flag lm-eval lacks."""
     import argparse
 
     from evalboard.cli import build_parser
@@ -141,7 +141,7 @@ def test_lm_evals_short_flags_are_evalboards_where_it_takes_the_option() -> None
         for short in shorts:
             assert ours._option_string_actions[short].dest == ours._option_string_actions[long].dest, short
             taken.append(short)
-    assert sorted(taken) == sorted(["-t", "-M", "-a", "-L", "-f", "-b", "-o", "-s", "-w"])
+    assert sorted(taken) == sorted(["-t", "-M", "-a", "-L", "-f", "-b", "-o", "-s", "-w", "-v"])
     for short in (o for o in ours._option_string_actions if not o.startswith("--")):
         assert short in theirs or short == "-h", short
 
@@ -187,3 +187,24 @@ def test_tasks_fewshot_and_a_fractional_limit_through_the_command_line(tmp_path:
     for name, entry in record.tasks.items():
         n = len(prepare_task(specs[name], TaskOptions(num_fewshot=0)).docs)
         assert entry.num_fewshot == 0 and entry.n_items == math.ceil(0.01 * n) < n, name
+
+
+def test_verbosity_sets_evalboards_log_level_and_a_wrong_level_is_one_line(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """lm-eval's `--verbosity DEBUG` (any case): evalboard's loggers at that level; `-v LOUD` exit 2."""
+    import logging
+
+    evalboard_logger = logging.getLogger("evalboard")
+    before = evalboard_logger.level
+    try:
+        assert main(["run", "--model", "chance:0", "-t", "arc_easy", "-L", "1", "-v", "debug",
+                     "-o", str(tmp_path)]) == 0
+        assert evalboard_logger.getEffectiveLevel() == logging.DEBUG
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", "--model", "chance:0", "-t", "arc_easy", "--verbosity", "LOUD"])
+        assert exit_info.value.code == 2
+        (error,) = capsys.readouterr().err.strip().splitlines()
+        assert "--verbosity" in error and "'LOUD'" in error
+    finally:
+        evalboard_logger.setLevel(before)

@@ -196,3 +196,15 @@ def with_trust_remote_code(spec: str) -> str:
     if not spec.startswith("hf:") or "trust_remote_code=" in spec:
         return spec
     return f"{spec},trust_remote_code=True"
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def set_verbosity(level: str | None) -> None:
+    """lm-eval's `--verbosity LEVEL`: the level of evalboard's own log messages (its warnings show
+    by default; DEBUG adds what each step decided)."""
+    if level is None:
+        return
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("evalboard").setLevel(level)

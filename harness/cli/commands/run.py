@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from evalboard.cli.lm_eval_flags import (
+    LOG_LEVELS,
     batch_size,
     check_fewshot_as_multiturn,
     generation_options,
     lm_eval_bool,
     model_spec,
+    set_verbosity,
     with_trust_remote_code,
 )
 from evalboard.cli.summary import print_summary
@@ -156,6 +158,8 @@ def add_run_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     parser.add_argument("--fewshot-as-multiturn", "--fewshot_as_multiturn", nargs="?", const=True, default=None,
                         type=lm_eval_bool, help=argparse.SUPPRESS)
     parser.add_argument("--trust-remote-code", "--trust_remote_code", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--verbosity", "-v", type=str.upper, default=None, choices=LOG_LEVELS, metavar="LEVEL",
+                        help="log level: DEBUG, INFO, WARNING (default), ERROR or CRITICAL (as lm-eval's)")
 
 
 def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -171,6 +175,7 @@ def evaluate_from_args(args: argparse.Namespace, model: str, tasks: str):
 
     if not tasks:
         raise UserError("no tasks given; pass --tasks a,b (see `evalboard tasks`)")
+    set_verbosity(getattr(args, "verbosity", None))
     check_fewshot_as_multiturn(getattr(args, "fewshot_as_multiturn", None), bool(getattr(args, "apply_chat_template", False)))
     spec = model_spec(model, getattr(args, "model_args", None))
     if getattr(args, "trust_remote_code", False):

@@ -127,6 +127,8 @@ class HFAdapter(ModelAdapter):
         self.dtype_name = dtype_name
 
         load_kwargs: dict[str, Any] = {"revision": self._revision} if self._revision else {}
+        if options.get("trust_remote_code", "false").lower() in ("true", "1", "yes"):
+            load_kwargs["trust_remote_code"] = True  # the Hub repository's own modelling code may run
         if self._gguf:
             load_kwargs["gguf_file"] = self._gguf
         try:
@@ -142,6 +144,13 @@ class HFAdapter(ModelAdapter):
                 f"could not load model {spec.target!r}: not a local folder and not reachable on the "
                 f"Hugging Face Hub ({str(exc).splitlines()[0][:160]})"
             ) from exc
+        except ValueError as exc:
+            if "trust_remote_code" not in str(exc):
+                raise
+            raise UserError(
+                f"model {spec.target!r} needs its own modelling code to load; if you trust it, add "
+                "trust_remote_code=True to the spec (or pass --trust_remote_code)"
+            ) from None
         if self._adapter_path is not None:
             model = self._attach_adapter(model)
         self.model = model.to(self.device).eval()
