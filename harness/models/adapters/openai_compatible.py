@@ -1,5 +1,7 @@
 """Any server that speaks OpenAI's HTTP API with prompt logprobs (vLLM above all):
-`openai-compatible:URL#MODEL[,tokenizer=PATH][,api_key_env=NAME][,max_length=N][,concurrency=N]...`
+`openai-compatible:URL#MODEL[,tokenizer=PATH][,api_key_env=NAME][,max_length=N][,concurrency=N]...`,
+or one model served by several replicas, `openai-compatible:URL1|URL2|...#MODEL`: each must serve
+the same model, and requests are spread over them (`evalboard.models.replicas`).
 
 - Loglikelihood: ONE `/v1/completions` request per document (per text for rolling loglikelihood,
   in lm-eval's windows: `evalboard.models.rolling`). The choices of a multiple-choice item
@@ -39,6 +41,7 @@ from evalboard.models.adapters.base import (
     register_adapter,
 )
 from evalboard.models.remote import NonRetryableError, RemotePolicy, RemoteRunner, run_sync
+from evalboard.models.replicas import ReplicaPool
 from evalboard.models.rolling import WindowSums, rolling_windows
 from evalboard.models.spec_options import number_option
 from evalboard.models.tokenization import (
@@ -60,22 +63,27 @@ from evalboard.requests import (
 
 DEFAULT_API_KEY_ENV = "OPENAI_COMPATIBLE_API_KEY"
 _OWN_OPTIONS = ("tokenizer", "api_key_env", "max_length")
+_IDENTITY_KEYS = ("id", "root", "parent", "max_model_len")
 
 
 # --------------------------------------------------------------------------- server discovery
 
 
-def parse_target(target: str) -> tuple[str, str | None]:
-    """`URL#MODEL` -> (base URL ending in /v1 when no API path was given, model or None)."""
-    url, _, model = target.partition("#")
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise UserError(f"openai-compatible target {target!r} must be URL#MODEL, "
-                        "e.g. openai-compatible:http://127.0.0.1:8000/v1#my-model")
-    url = url.rstrip("/")
-    if parsed.path in ("", "/"):
-        url += "/v1"
-    return url, (model.strip() or None)
+def parse_target(target: str) -> tuple[list[str], str | None]:
+    """`URL#MODEL` or `URL1|URL2#MODEL` -> (base URLs, each ending in /v1 when no API path was
+    given; model or None). `|` cannot occur in a URL unescaped, so it cannot split one."""
+    urls, _, model = target.partition("#")
+    bases = []
+    for url in urls.split("|"):
+        parsed = urllib.parse.urlparse(url.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise UserError(f"openai-compatible target {target!r} must be URL#MODEL or URL1|URL2#MODEL, "
+                            "e.g. openai-compatible:http://127.0.0.1:8000/v1#my-model")
+        base = url.strip().rstrip("/")
+        bases.append(base + "/v1" if parsed.path in ("", "/") else base)
+    if len(set(bases)) < len(bases):
+        raise UserError(f"openai-compatible target {target!r} names a URL twice")
+    return bases, (model.strip() or None)
 
 
 def fetch_models(base_url: str, api_key: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
@@ -119,18 +127,19 @@ class OpenAICompatibleAdapter(ModelAdapter):
 
     def __init__(self, spec: ModelSpec, settings: AdapterSettings) -> None:
         super().__init__(spec, settings)
-        base_url, model = parse_target(spec.target)
-        self._connect(base_url, model, spec.options)
+        base_urls, model = parse_target(spec.target)
+        self._connect(base_urls, model, spec.options)
 
     # -- set-up (shared with the vllm: adapter, which starts the server first)
 
-    def _connect(self, base_url: str, model: str | None, options: dict[str, str]) -> None:
+    def _connect(self, base_urls: list[str], model: str | None, options: dict[str, str]) -> None:
         known = set(_OWN_OPTIONS) | set(RemotePolicy.option_names())
         unknown = sorted(set(options) - known)
         if unknown:
             raise UserError(f"unknown model option(s) {', '.join(unknown)} in {self.spec.raw}; "
                             f"known: {', '.join(sorted(known))}")
-        self.base_url = base_url
+        self.base_url = base_url = base_urls[0]
+        self.base_urls = base_urls
         self._api_key = os.environ.get(options.get("api_key_env", DEFAULT_API_KEY_ENV)) or "EMPTY"
         served = fetch_models(base_url, self._api_key)
         names = [str(entry.get("id")) for entry in served]
@@ -145,6 +154,9 @@ class OpenAICompatibleAdapter(ModelAdapter):
         parent = next((e for e in served if e.get("id") == self.served.get("parent")), None)
         self._base_entry = parent or self.served  # a LoRA entry's parent is the base model
         self._is_vllm = self.served.get("owned_by") == "vllm"
+        for other in base_urls[1:]:
+            self._check_replica(other)
+        self.replicas = ReplicaPool(base_urls)
 
         self.tokenizer = self._load_tokenizer(options.get("tokenizer"))
         server_len = self.served.get("max_model_len") or self._base_entry.get("max_model_len")
@@ -153,6 +165,16 @@ class OpenAICompatibleAdapter(ModelAdapter):
         self.policy = RemotePolicy.from_options(options, self.settings)
         self.runner: RemoteRunner[Any] = RemoteRunner(self.policy, secrets=(self._api_key,))
         self.counters = {"loglikelihood_documents": 0, "loglikelihood_requests": 0, "generate_requests": 0}
+
+    def _check_replica(self, url: str) -> None:
+        """Another URL of the same model must serve it as the first does (same id, root, parent and
+        length), or its answers would be another model's under this model's fingerprint."""
+        mine = {key: self.served.get(key) for key in _IDENTITY_KEYS}
+        theirs = next((entry for entry in fetch_models(url, self._api_key) if entry.get("id") == self.model), None)
+        if theirs is None or {key: theirs.get(key) for key in _IDENTITY_KEYS} != mine:
+            what = "does not serve" if theirs is None else "serves a different"
+            raise UserError(f"replica {url} {what} model {self.model!r} (as {self.base_url} serves it); "
+                            "every URL of one model must serve the same model")
 
     def _load_tokenizer(self, explicit: str | None) -> Any:
         """The tokenizer given by `tokenizer=`, else the one at the path the server reports (vLLM's
@@ -192,31 +214,31 @@ class OpenAICompatibleAdapter(ModelAdapter):
                 "max_length": self.max_length, **identity}
 
     def describe(self) -> dict[str, Any]:
-        return {"open_weights": True, "server": self.base_url, "served_model": self.model,
-                "cost_per_token_usd": 0.0}
+        described = {"open_weights": True, "server": self.base_url, "served_model": self.model,
+                     "cost_per_token_usd": 0.0}
+        return {**described, "servers": self.base_urls} if len(self.base_urls) > 1 else described
 
     def usage_summary(self) -> dict[str, Any]:
-        return {**self.runner.stats, **self.counters}
+        summary = {**self.runner.stats, **self.counters}
+        return {**summary, "replicas": self.replicas.stats()} if len(self.base_urls) > 1 else summary
 
     # -- HTTP plumbing
 
-    def _client(self) -> Any:
+    def _client(self, base_url: str) -> Any:
         from openai import AsyncOpenAI
 
         # Retries belong to the RemoteRunner (one policy for every remote adapter), not the SDK.
-        return AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, max_retries=0,
+        return AsyncOpenAI(base_url=base_url, api_key=self._api_key, max_retries=0,
                            timeout=self.policy.timeout_s)
 
-    def _run(self, items: Sequence[Any], make_call: Callable[[Any], Callable], on_result: ResultCallback) -> None:
-        """Run `make_call(client)` over items with one client per run: an async HTTP client is tied
-        to the event loop it was made in, and every run gets a fresh loop."""
+    def _run(self, items: Sequence[Any], make_call: Callable[[ReplicaPool], Callable],
+             on_result: ResultCallback) -> None:
+        """Run `make_call(replicas)` over items with clients made for this run: an async HTTP client
+        is tied to the event loop it was made in, and every run gets a fresh loop."""
 
         async def go() -> None:
-            client = self._client()
-            try:
-                await self.runner.run_async(items, make_call(client), on_result)
-            finally:
-                await client.close()
+            async with self.replicas.connected(self._client) as replicas:
+                await self.runner.run_async(items, make_call(replicas), on_result)
 
         run_sync(go())
 
@@ -261,15 +283,16 @@ class OpenAICompatibleAdapter(ModelAdapter):
             document.members.append((index, position))
         return list(documents.values())
 
-    def _score_call(self, client: Any) -> Callable[[_Document], Any]:
+    def _score_call(self, replicas: ReplicaPool) -> Callable[[_Document], Any]:
         async def call(document: _Document) -> Response:
             began = time.perf_counter()
-            reply = await client.completions.create(
-                model=self.model, prompt=document.prompts, max_tokens=1, echo=True, logprobs=1,
-                temperature=0.0,
-                # unique keys in top_logprobs (two tokens may decode to the same string)
-                extra_body=self._extra_body(return_tokens_as_token_ids=True),
-            )
+            async with replicas.lease() as client:
+                reply = await client.completions.create(
+                    model=self.model, prompt=document.prompts, max_tokens=1, echo=True, logprobs=1,
+                    temperature=0.0,
+                    # unique keys in top_logprobs (two tokens may decode to the same string)
+                    extra_body=self._extra_body(return_tokens_as_token_ids=True),
+                )
             latency = time.perf_counter() - began
             choices = sorted(reply.choices, key=lambda choice: choice.index)
             if len(choices) != len(document.prompts):
@@ -328,47 +351,51 @@ class OpenAICompatibleAdapter(ModelAdapter):
 
     # -- generation
 
-    def _generate_call(self, client: Any) -> Callable[[GenerateRequest], Any]:
+    def _generate_call(self, replicas: ReplicaPool) -> Callable[[GenerateRequest], Any]:
         async def call(request: GenerateRequest) -> Response:
-            params = request.params
-            common: dict[str, Any] = {
-                "model": self.model,
-                "max_tokens": params.max_new_tokens,
-                "temperature": params.temperature,
-                "top_p": params.top_p,
-                # repeated samples of one prompt must differ, and reproducibly so (as hf:)
-                "seed": params.seed * 100_003 + request.sample,
-                "stop": list(params.stop) or None,
-                "stream": True,
-                "stream_options": {"include_usage": True},
-                "extra_body": self._extra_body(top_k=params.top_k or None),
-            }
-            common = {key: value for key, value in common.items() if value is not None}
-            began = time.perf_counter()
-            first_token_s: float | None = None
-            pieces: list[str] = []
-            usage = None
-            if isinstance(request.context, str):
-                stream = await client.completions.create(prompt=self._generation_prompt(request), **common)
-            else:
-                messages = [{"role": role, "content": content} for role, content in request.context]
-                stream = await client.chat.completions.create(messages=messages, **common)
-            async for chunk in stream:
-                usage = getattr(chunk, "usage", None) or usage
-                for choice in chunk.choices or ():
-                    delta = getattr(choice, "delta", None)
-                    piece = (delta.content if delta is not None else choice.text) or ""
-                    if piece and first_token_s is None:
-                        first_token_s = time.perf_counter() - began
-                    pieces.append(piece)
-            latency = time.perf_counter() - began
-            return Response(text="".join(pieces), usage=Usage(
-                input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                output_tokens=getattr(usage, "completion_tokens", 0) or 0,
-                latency_s=latency, time_to_first_token_s=first_token_s, cost_usd=0.0,
-            ))
+            async with replicas.lease() as client:
+                return await self._generate_once(client, request)
 
         return call
+
+    async def _generate_once(self, client: Any, request: GenerateRequest) -> Response:
+        params = request.params
+        common: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            # repeated samples of one prompt must differ, and reproducibly so (as hf:)
+            "seed": params.seed * 100_003 + request.sample,
+            "stop": list(params.stop) or None,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "extra_body": self._extra_body(top_k=params.top_k or None),
+        }
+        common = {key: value for key, value in common.items() if value is not None}
+        began = time.perf_counter()
+        first_token_s: float | None = None
+        pieces: list[str] = []
+        usage = None
+        if isinstance(request.context, str):
+            stream = await client.completions.create(prompt=self._generation_prompt(request), **common)
+        else:
+            messages = [{"role": role, "content": content} for role, content in request.context]
+            stream = await client.chat.completions.create(messages=messages, **common)
+        async for chunk in stream:
+            usage = getattr(chunk, "usage", None) or usage
+            for choice in chunk.choices or ():
+                delta = getattr(choice, "delta", None)
+                piece = (delta.content if delta is not None else choice.text) or ""
+                if piece and first_token_s is None:
+                    first_token_s = time.perf_counter() - began
+                pieces.append(piece)
+        latency = time.perf_counter() - began
+        return Response(text="".join(pieces), usage=Usage(
+            input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            output_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            latency_s=latency, time_to_first_token_s=first_token_s, cost_usd=0.0,
+        ))
 
     def _generation_prompt(self, request: GenerateRequest) -> str | list[int]:
         """With the tokenizer at hand, send token ids left-truncated to leave room for the answer,

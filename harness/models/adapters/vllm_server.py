@@ -102,7 +102,7 @@ class VLLMServerAdapter(OpenAICompatibleAdapter):
             # a local server is slow, not flaky: a retried timeout only doubles its load
             connect_options.setdefault("timeout", "600")
             served = lora[0] if lora else base_name
-            self._connect(self.server.base_url, served, connect_options)
+            self._connect([self.server.base_url], served, connect_options)
         except BaseException:
             self.server.stop()
             raise
