@@ -165,6 +165,13 @@ def _timings_aside(page: bytes) -> bytes:
     return RUN_TIMES.sub(b"", WALL_SECONDS.sub(rb"\1\2", page))
 
 
+def _span(record: Any) -> tuple[float, float]:
+    import datetime as dt
+
+    start = dt.datetime.fromisoformat(record.created_at).timestamp()
+    return start, start + record.wall_time_s
+
+
 def test_a_nightly_board_on_the_cluster_is_byte_identical_to_the_local_one(
         cluster: LocalRayCluster, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pages = []
@@ -183,6 +190,12 @@ def test_a_nightly_board_on_the_cluster_is_byte_identical_to_the_local_one(
                            env={"EVALBOARD_CACHE": cache, "RAY_AUTH_MODE": "disabled"})
             assert done.returncode == 0, done.stderr[-2000:]
             assert "evaluated 4 cell(s), 0 failure(s)" in done.stdout
+            # the board's two models ran at once on the cluster, not one after the other (each
+            # model makes two runs, one per task's limit)
+            records = evalboard.list_runs(folder / "results")
+            first = {r.model.label: _span(r) for r in sorted(records, key=lambda r: r.created_at, reverse=True)}
+            assert len(records) == 4 and len(first) == 2
+            assert max(s for s, _ in first.values()) < min(e for _, e in first.values()), first
         pages.append((folder / "results" / "leaderboard" / "index.html").read_bytes())
     assert len(WALL_SECONDS.findall(pages[0])) == 4  # one provenance row per cell: the mask is in place
     assert _timings_aside(pages[0]) == _timings_aside(pages[1])

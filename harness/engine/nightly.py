@@ -33,6 +33,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -538,6 +539,33 @@ def _evaluate_model(config: NightlyConfig, model: ModelEntry, todo: list[CellPla
     return evaluated, failures
 
 
+def _on_cluster(config: NightlyConfig, model: ModelEntry, cells: list[CellPlan]) -> bool:
+    return any(config.options_for(model, cell.task).get("executor") == "ray" for cell in cells)
+
+
+def _evaluate_models(config: NightlyConfig, plan: Plan, log: TextIO) -> dict[str, tuple[list[tuple[str, str]],
+                                                                                       list[dict[str, Any]]]]:
+    """Each model with something to do, evaluated. The models that run on a Ray cluster run at
+    once, each in a thread of its own driving its replicas (Ray places them on the nodes); the
+    others run one after another here, beside them, as they share this machine."""
+    work = []
+    for model, check in zip(config.models, plan.checks):
+        row = [c for c in plan.cells if c.model == model]
+        todo = [c for c in row if c.action == "evaluate"]
+        fresh = [c for c in row if c.action == "fresh"]
+        if todo or check.needed:
+            work.append((model, todo, fresh, check))
+    clustered = [item for item in work if _on_cluster(config, item[0], item[1] or item[2])]
+    here = [item for item in work if item not in clustered]
+    outcomes = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(clustered)), thread_name_prefix="evalboard-model") as pool:
+        running = {item[0].label: pool.submit(_evaluate_model, config, *item, log) for item in clustered}
+        for item in here:
+            outcomes[item[0].label] = _evaluate_model(config, *item, log)
+        outcomes.update({label: future.result() for label, future in running.items()})
+    return outcomes
+
+
 def _write_status(results: Path, failures: list[dict[str, Any]]) -> None:
     ordered = sorted(failures, key=lambda f: (f["model"], f["tasks"], f["error"]))
     write_text_atomic(status_path(results), json.dumps({"failures": ordered}, indent=2, sort_keys=True) + "\n")
@@ -557,13 +585,9 @@ def run_update(config: NightlyConfig, *, dry_run: bool = False, log: TextIO = sy
         evaluated: list[tuple[str, str]] = []
         failures = [{"model": c.model.label, "tasks": [c.task.name], "error": c.reason}
                     for c in plan.cells if c.action == "error"]
-        for model, check in zip(config.models, plan.checks):
-            row = [c for c in plan.cells if c.model == model]
-            todo = [c for c in row if c.action == "evaluate"]
-            fresh = [c for c in row if c.action == "fresh"]
-            if not todo and not check.needed:
-                continue
-            done, failed = _evaluate_model(config, model, todo, fresh, check, log)
+        outcomes = _evaluate_models(config, plan, log)
+        for model in config.models:  # in the config's order, however the models were run
+            done, failed = outcomes.get(model.label, ([], []))
             evaluated += done
             failures += failed
         _write_status(config.results, failures)
