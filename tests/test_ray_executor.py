@@ -96,6 +96,36 @@ def test_a_sharded_generation_equals_the_local_one(cluster: LocalRayCluster, tin
     assert sharded.usage.adapter["executor"]["shards"] == 2
 
 
+def _request_times(server: Any, run: Any) -> list[float]:
+    server.reset_log()
+    run()
+    return sorted(entry.started for entry in server.log)
+
+
+def test_a_remote_apis_rate_limit_is_the_runs_across_its_replicas(cluster: LocalRayCluster) -> None:
+    """rpm=120 (2 a second, bursts of 2) on a remote API served from this process: over two replicas
+    answering at once the API never sees more than the run's rate, and one replica left to answer
+    alone gets all of it (a split limit would hold it to half: at least 11 s for 12 requests)."""
+    from servers.fixtures import MODELS, make_server
+
+    rate, burst = 2.0, 2
+    with make_server("openai", api_key=None) as server:
+        spec = f"openai-compatible:{server.base_url}#{MODELS['openai']},rpm=120"
+
+        def run(shard_size: int):
+            return lambda: evalboard.evaluate(spec, ["gsm8k_cot"], limit=12, max_new_tokens=8, output_dir=None,
+                                              cache=False, executor="ray", ray_address=cluster.address,
+                                              replicas=2, shard_size=shard_size)
+
+        together = _request_times(server, run(6))
+        assert len(together) == 12
+        for first in range(12):  # no window holds more requests than the bucket lets through
+            for last in range(first + 1, 12):
+                assert last - first + 1 <= burst + rate * (together[last] - together[first]) + 0.5, together
+        alone = _request_times(server, run(12))  # one shard: one replica answers everything
+        assert len(alone) == 12 and alone[-1] - alone[0] < 8.0, alone
+
+
 def _cached(path: Path) -> int:
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as db:

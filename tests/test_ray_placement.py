@@ -1,14 +1,21 @@
 """What a Ray replica asks the cluster for and how it is configured, without a cluster: the
-resources one replica declares, a remote API's rate limits split between replicas so the API sees
-the spec's figures in all, and the replicas' usage merged with its ratios recomputed."""
+resources one replica declares, a remote API's concurrency split between replicas and its rates
+kept whole for the buckets they share, so the API sees the spec's figures in all, and the replicas' usage merged with its ratios recomputed."""
 
 from __future__ import annotations
 
 import pytest
 from evalboard.engine.executors import Placement
-from evalboard.engine.executors.ray_cluster import _sum_counters, actor_options, replica_settings, replica_spec
+from evalboard.engine.executors.ray_cluster import (
+    _sum_counters,
+    actor_options,
+    replica_settings,
+    replica_spec,
+    shared_rates,
+)
 from evalboard.models.adapters.base import AdapterSettings, ModelSpec
 from evalboard.models.remote import RemotePolicy
+from evalboard.requests import Response
 
 API = "openai-compatible:http://127.0.0.1:8000/v1,model=m,concurrency=8,rpm=600,tpm=90000"
 
@@ -51,15 +58,49 @@ def _policy(spec: str, replicas: int) -> RemotePolicy:
 
 
 @pytest.mark.parametrize("replicas", [1, 2, 4])
-def test_a_remote_apis_rate_limits_are_split_so_the_cluster_total_is_the_specs(replicas: int) -> None:
+def test_a_remote_apis_concurrency_is_split_and_its_rates_stay_whole_for_the_shared_buckets(replicas: int) -> None:
     policy = _policy(API, replicas)
-    assert policy.requests_per_minute is not None and policy.tokens_per_minute is not None
-    assert policy.requests_per_minute * replicas == pytest.approx(600)
-    assert policy.tokens_per_minute * replicas == pytest.approx(90000)
+    # rpm/tpm are the run's: every replica names them whole and takes from the buckets they share
+    assert (policy.requests_per_minute, policy.tokens_per_minute) == (600, 90000)
+    assert shared_rates(ModelSpec.parse(API)) == {"rpm": 600, "tpm": 90000}
     assert policy.concurrency * replicas == 8
     assert policy.max_concurrency * replicas == RemotePolicy.max_concurrency  # the AIMD ceiling too
     spec = ModelSpec.parse(replica_spec(ModelSpec.parse(API), replicas))
     assert (spec.scheme, spec.target, spec.options["model"]) == ("openai-compatible", "http://127.0.0.1:8000/v1", "m")
+
+
+def test_a_local_model_or_an_unlimited_api_shares_no_rates() -> None:
+    assert shared_rates(ModelSpec.parse("vllm:/models/m,rpm=60")) == {}
+    assert shared_rates(ModelSpec.parse("openai:gpt-4o-mini,concurrency=4")) == {}
+    assert shared_rates(ModelSpec.parse("openai:gpt-4o-mini,rpm=fast")) == {}  # the replica says what is wrong
+
+
+def test_runners_in_a_replica_process_take_from_the_shared_buckets() -> None:
+    """use_shared_rate_limits: every runner made after it takes its rpm from the shared bucket (the
+    one the driver's actor holds), whatever rate its own policy names."""
+    from evalboard.models import remote
+
+    taken: list[float] = []
+
+    class Recording:
+        async def take(self, amount: float) -> None:
+            taken.append(amount)
+
+        def adjust(self, delta: float) -> None:
+            taken.append(delta)
+
+    async def call(item: int) -> Response:
+        return Response(text=str(item))
+
+    try:
+        remote.use_shared_rate_limits({"rpm": Recording})
+        runner = remote.RemoteRunner(RemotePolicy(requests_per_minute=1e-6))  # alone, minutes per request
+        got: dict[int, Response] = {}
+        runner.run(list(range(5)), call, got.__setitem__)
+        assert sorted(got) == list(range(5)) and taken == [1, 1, 1, 1, 1]
+    finally:
+        remote.use_shared_rate_limits({})
+    assert isinstance(remote.RemoteRunner(RemotePolicy(requests_per_minute=60))._rpm, remote.TokenBucket)
 
 
 def test_a_given_ceiling_is_split_and_a_share_never_falls_below_one() -> None:

@@ -63,7 +63,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from evalboard.errors import UserError
 from evalboard.models.spec_options import number_option
@@ -364,6 +364,34 @@ class TokenBucket:
         self.level = min(self.capacity, self.level - delta)
 
 
+class Bucket(Protocol):
+    """What a runner needs of a rate limit: TokenBucket here, or one shared by a cluster's replicas."""
+
+    async def take(self, amount: float) -> None: ...
+
+    def adjust(self, delta: float) -> None: ...
+
+
+# A process that is one replica of a model on a cluster takes its rate limits from buckets shared
+# by every replica (`use_shared_rate_limits`), so the API sees the run's rpm/tpm in all and an idle
+# replica's share is another's to use. One model per replica process, so this is per process.
+_shared_buckets: dict[str, Callable[[], Bucket]] = {}
+
+
+def use_shared_rate_limits(buckets: Mapping[str, Callable[[], Bucket]]) -> None:
+    """From now on, runners in this process take `"rpm"` / `"tpm"` from these buckets, whatever
+    rate their policy names (the shared bucket was made with the run's rate)."""
+    _shared_buckets.clear()
+    _shared_buckets.update(buckets)
+
+
+def _bucket(name: str, rate_per_minute: float | None) -> Bucket | None:
+    if rate_per_minute is None:
+        return None
+    shared = _shared_buckets.get(name)
+    return shared() if shared is not None else TokenBucket(rate_per_minute)
+
+
 # --------------------------------------------------------------------------- the runner
 
 
@@ -436,8 +464,8 @@ class RemoteRunner(Generic[T]):
         self._epoch = 0
         self._pause_until = 0.0
         self._rng = random.Random()
-        self._rpm = TokenBucket(policy.requests_per_minute) if policy.requests_per_minute else None
-        self._tpm = TokenBucket(policy.tokens_per_minute) if policy.tokens_per_minute else None
+        self._rpm = _bucket("rpm", policy.requests_per_minute)
+        self._tpm = _bucket("tpm", policy.tokens_per_minute)
         self.stats: dict[str, int] = {
             "requests_sent": 0,
             "retries": 0,

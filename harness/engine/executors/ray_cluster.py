@@ -2,9 +2,10 @@
 
 Each replica is a Ray actor that loads the model once (the ordinary adapter, on whichever node
 Ray places it) and asks the cluster for what it needs: CPUs, GPUs and memory for a local model
-(`hf:`, `vllm:`), nothing for a remote API, whose rate limits (`--concurrency`, the spec's
-`concurrency=`, `max_concurrency=`, `rpm=`, `tpm=`) are split between its replicas so the API sees
-them in all, not that much per replica. A shard's answer also brings the `model_input` text of its
+(`hf:`, `vllm:`), nothing for a remote API. A remote API's limits are the run's, not each
+replica's: its `rpm=` and `tpm=` are token buckets in one actor that every replica takes from (an
+idle replica's share is the others'), and its concurrency (`--concurrency`, the spec's
+`concurrency=`, `max_concurrency=`) is split between the replicas. A shard's answer also brings the `model_input` text of its
 prompts, rendered on the replica, where the tokenizer is. The driver (this process)
 cuts each kind's requests into shards, hands a shard to the next idle replica, and passes the
 answers of a returned shard to the evaluator's callback, which writes them to the response cache
@@ -29,11 +30,13 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from evalboard.engine.executors import Placement
 from evalboard.errors import UserError
 from evalboard.models.adapters.base import AdapterSettings, ModelAdapter, ModelSpec, ResultCallback, load_adapter
+from evalboard.models.remote import RemotePolicy, TokenBucket, use_shared_rate_limits
 from evalboard.requests import Capabilities, Prompt, Request, Response, RollingLoglikelihoodRequest
 
 INSTALL_HINT = "--executor ray needs Ray, which is not installed; install it with: pip install 'evalboard[ray]'"
@@ -86,13 +89,54 @@ def connect(address: str | None) -> None:
             raise UserError(f"cannot join the Ray cluster at {address or 'a new local instance'}: {first}") from None
 
 
+class _SharedRateLimits:
+    """A remote API's rpm/tpm buckets for all its replicas, in one (async) Ray actor: a `take`
+    waiting for its tokens does not hold up the others' calls."""
+
+    def __init__(self, rates: dict[str, float]) -> None:
+        self._buckets = {name: TokenBucket(rate) for name, rate in rates.items()}
+
+    async def take(self, name: str, amount: float) -> None:
+        await self._buckets[name].take(amount)
+
+    async def adjust(self, name: str, delta: float) -> None:
+        self._buckets[name].adjust(delta)
+
+
+class _SharedBucket:
+    """A replica's view of one shared bucket (the `Bucket` its runner takes from)."""
+
+    def __init__(self, actor: Any, name: str) -> None:
+        self._actor, self._name = actor, name
+
+    async def take(self, amount: float) -> None:
+        await self._actor.take.remote(self._name, amount)
+
+    def adjust(self, delta: float) -> None:
+        self._actor.adjust.remote(self._name, delta)  # a correction: nobody waits for it
+
+
+def shared_rates(spec: ModelSpec) -> dict[str, float]:
+    """The rpm/tpm a remote spec names, as the runner reads them (a bad value: the replica says so)."""
+    if spec.scheme in LOCAL_MODEL_SCHEMES:
+        return {}
+    try:
+        policy = RemotePolicy.from_options(spec.options)
+    except UserError:
+        return {}
+    rates = {"rpm": policy.requests_per_minute, "tpm": policy.tokens_per_minute}
+    return {name: rate for name, rate in rates.items() if rate}
+
+
 class _Replica:
     """One copy of the model, inside a Ray actor. A failure to load is kept and handed to the
     driver as it is, so `--executor ray` reports the same error as a local run."""
 
-    def __init__(self, spec: str, settings: AdapterSettings) -> None:
+    def __init__(self, spec: str, settings: AdapterSettings, limits: Any = None, shared: Sequence[str] = ()) -> None:
         self.adapter: ModelAdapter | None = None
         self.failure: BaseException | None = None
+        if limits is not None:
+            use_shared_rate_limits({name: partial(_SharedBucket, limits, name) for name in shared})
         try:
             self.adapter = load_adapter(spec, settings)
         except Exception as exc:  # reported by info(); the actor itself stays up to say so
@@ -172,21 +216,15 @@ def _int_share(value: str, replicas: int) -> str:
     return str(max(1, int(value) // replicas))
 
 
-def _float_share(value: str, replicas: int) -> str:
-    return repr(float(value) / replicas)
-
-
 def replica_spec(spec: ModelSpec, replicas: int) -> str:
-    """The spec each replica loads: a remote API's rate options (`concurrency=`, `max_concurrency=`,
-    `rpm=`, `tpm=`) are per runner, so each replica gets its share and the API sees the spec's
-    figures in all. The adaptive ceiling is split too when the spec leaves it at its default."""
+    """The spec each replica loads: a remote API's concurrency options (`concurrency=`,
+    `max_concurrency=`) are per runner, so each replica gets its share and the API sees the spec's
+    figures in all. The adaptive ceiling is split too when the spec leaves it at its default.
+    (`rpm=`/`tpm=` stay whole: the replicas take them from shared buckets.)"""
     if spec.scheme in LOCAL_MODEL_SCHEMES or replicas == 1:
         return spec.raw
-    from evalboard.models.remote import RemotePolicy
-
     options = {"max_concurrency": str(RemotePolicy.max_concurrency), **spec.options}
-    for key, share in (("concurrency", _int_share), ("max_concurrency", _int_share), ("rpm", _float_share),
-                       ("tpm", _float_share)):
+    for key, share in (("concurrency", _int_share), ("max_concurrency", _int_share)):
         if key in options:
             try:
                 options[key] = share(options[key], replicas)
@@ -231,7 +269,10 @@ class RayShardedModel(ModelAdapter):
         self.placement = placement
         actor = _replica_actor(self._ray).options(**actor_options(spec, settings, placement))
         each = replica_settings(spec, settings, placement.replicas)
-        self._actors = [actor.remote(replica_spec(spec, placement.replicas), each) for _ in range(placement.replicas)]
+        rates = shared_rates(spec)
+        self._limits = self._ray.remote(_SharedRateLimits).options(num_cpus=0).remote(rates) if rates else None
+        self._actors = [actor.remote(replica_spec(spec, placement.replicas), each, self._limits, sorted(rates))
+                        for _ in range(placement.replicas)]
         self._model_inputs: dict[Prompt, str | None] = {}  # filled by every shard's answer
         self.stats: dict[str, Any] = {"replicas": placement.replicas, "shard_size": placement.shard_size,
                                       "shards": 0, "shards_resubmitted": 0}
@@ -372,3 +413,6 @@ class RayShardedModel(ModelAdapter):
             except (ray.exceptions.RayError, TimeoutError):
                 pass
             ray.kill(actor, no_restart=True)
+        if getattr(self, "_limits", None) is not None:
+            ray.kill(self._limits, no_restart=True)
+            self._limits = None
