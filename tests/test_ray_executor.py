@@ -5,6 +5,7 @@ on the cluster gives the very page a local one does; a wrong address or a missin
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -22,7 +23,7 @@ import evalboard
 import pytest
 from cli_helpers import assert_one_line_error, run_cli
 from evalboard.engine.nightly import load_config, run_update
-from ray_local_cluster import LocalRayCluster
+from ray_local_cluster import LocalRayCluster, replica_processes
 
 pytestmark = pytest.mark.slow
 
@@ -165,6 +166,49 @@ def test_a_replica_killed_mid_run_loses_and_repeats_nothing(cluster: LocalRayClu
     assert stats["shards"] == unique  # every returned shard was asked exactly once
     assert record.usage.requests_answered_now == unique and _cached(cache) == unique
     local = evalboard.evaluate(spec, ["arc_easy"], limit=12, output_dir=None, cache=False)
+    _assert_same_samples(local, record, ["arc_easy"])
+
+
+def test_a_node_lost_mid_run_leaves_its_shards_to_the_other_nodes(cluster: LocalRayCluster, tiny_model: Path,
+                                                                   tmp_path: Path) -> None:
+    """A third node joins; three replicas, one per node (one CPU each). That node's whole process
+    group is SIGKILLed mid-run: its replica cannot be placed again (no room left), and the other two
+    finish: nothing lost, nothing asked twice, the local run's record."""
+    spec, cache = f"hf:{tiny_model}", tmp_path / "c.sqlite"
+    node = cluster.add_worker(1)
+    cluster.wait_for_nodes(3)
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["record"] = evalboard.evaluate(spec, ["arc_easy"], limit=30, output_dir=None, cache=cache,
+                                                   executor="ray", ray_address=cluster.address, replicas=3,
+                                                   shard_size=1)
+        except BaseException as exc:  # handed to the test thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    killed = False
+    deadline = time.monotonic() + 240
+    while not killed and thread.is_alive() and time.monotonic() < deadline:
+        on_node = replica_processes([node.pid])
+        if on_node and _cached(cache) >= 3:  # mid-run, with the node's replica at work
+            os.killpg(node.pid, signal.SIGKILL)  # the node's raylet and agents
+            for pid in on_node:  # and its workers, wherever Ray put their process group
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            killed = True
+        time.sleep(0.005)
+    thread.join(timeout=400)
+    assert not thread.is_alive() and "error" not in outcome, outcome.get("error")
+    record = outcome["record"]
+    assert killed
+    stats, unique = record.usage.adapter["executor"], record.usage.unique_requests
+    assert stats["nodes"] == 3 and stats["shards_resubmitted"] >= 1
+    assert stats["shards"] == unique  # every returned shard was asked exactly once
+    assert record.usage.requests_answered_now == unique and _cached(cache) == unique
+    local = evalboard.evaluate(spec, ["arc_easy"], limit=30, output_dir=None, cache=False)
     _assert_same_samples(local, record, ["arc_easy"])
 
 

@@ -13,9 +13,11 @@ and the run record: nothing is written on a worker, so a rerun, here or on the c
 nothing twice.
 
 Faults: a replica whose process or node dies is restarted by Ray (`max_restarts`) wherever there
-is room; the shard it held goes back to the front of the queue for whichever replica is idle first.
-Shards already returned are never asked again. After `MAX_SHARD_ATTEMPTS` losses of one shard the
-run stops with an error (everything returned so far is already cached).
+is room; the shard it held goes back to the front of the queue for whichever replica is idle first,
+and the lost replica gets no shard until a ping says it is back (on a lost node with no room left
+elsewhere it may never be: the others finish the run). Shards already returned are never asked
+again. After `MAX_SHARD_ATTEMPTS` losses of one shard, or with every replica gone for good, the run
+stops with an error (everything returned so far is already cached).
 
 Why not `ray.util.ActorPool`: it has no notion of a lost actor; resubmitting a shard on failure and
 counting it is the whole point here, and it takes a dozen lines of `ray.wait`.
@@ -40,7 +42,7 @@ from evalboard.models.remote import RemotePolicy, TokenBucket, use_shared_rate_l
 from evalboard.requests import Capabilities, Prompt, Request, Response, RollingLoglikelihoodRequest
 
 INSTALL_HINT = "--executor ray needs Ray, which is not installed; install it with: pip install 'evalboard[ray]'"
-MAX_SHARD_ATTEMPTS = 6  # losses of one shard before the run gives up (waits 2, 4, 8, 16, 30 s between)
+MAX_SHARD_ATTEMPTS = 6  # losses of one shard before the run gives up
 REPLICA_RESTARTS = 4
 # Schemes whose model runs inside the replica (it needs the node's CPUs/GPUs); others call an API.
 LOCAL_MODEL_SCHEMES = frozenset({"hf", "vllm"})
@@ -274,6 +276,8 @@ class RayShardedModel(ModelAdapter):
         self._actors = [actor.remote(replica_spec(spec, placement.replicas), each, self._limits, sorted(rates))
                         for _ in range(placement.replicas)]
         self._model_inputs: dict[Prompt, str | None] = {}  # filled by every shard's answer
+        self._down: set[int] = set()  # replicas that lost a shard and have not answered a ping since
+        self._ping_failures: dict[int, int] = {}
         self.stats: dict[str, Any] = {"replicas": placement.replicas, "shard_size": placement.shard_size,
                                       "shards": 0, "shards_resubmitted": 0}
         try:
@@ -334,7 +338,9 @@ class RayShardedModel(ModelAdapter):
     def usage_summary(self) -> dict[str, Any]:
         ray = self._ray
         parts = []
-        for actor in self._actors:
+        for index, actor in enumerate(self._actors):
+            if index in self._down:
+                continue  # lost: its counters went with it (its answers did not), and it may not come back
             try:
                 parts.append(ray.get(actor.usage.remote(), timeout=60))
             except (ray.exceptions.RayError, TimeoutError):
@@ -342,58 +348,85 @@ class RayShardedModel(ModelAdapter):
         return {**_sum_counters(parts), "executor": {"kind": "ray", **self.stats}}
 
     def _answer(self, kind: str, requests: Sequence[Request], on_result: ResultCallback) -> None:
+        """Shards to idle replicas until every one has come back. A replica that loses its shard
+        (its process or node died, or Ray is restarting it) gets no more until a ping says it is
+        back, wherever Ray restarted it; its shard goes to the front of the queue for the others."""
         ray = self._ray
         size = self.placement.shard_size
         todo = deque((start, list(requests[start:start + size])) for start in range(0, len(requests), size))
         lost: dict[int, int] = {}
-        idle = set(range(len(self._actors)))
-        resting = [0.0] * len(self._actors)  # a replica that lost a shard waits while Ray restarts it
+        idle = set(range(len(self._actors))) - self._down
         running: dict[Any, tuple[int, int, list[Request]]] = {}
+        pings: dict[Any, int] = {}  # a down replica's `info` call: it returns once the replica is back
+        ping_at = {index: 0.0 for index in self._down}  # when to ping a down replica (again)
         try:
             while todo or running:
-                now = time.monotonic()
-                for index in sorted(idle, key=lambda i: resting[i]):
-                    if not todo or resting[index] > now:
+                for index in sorted(idle):
+                    if not todo:
                         break
                     idle.discard(index)
                     start, shard = todo.popleft()
                     running[self._actors[index].answer.remote(kind, shard)] = (index, start, shard)
-                if not running:  # every replica is resting: wait for the first to be back
-                    time.sleep(max(0.0, min(resting) - now))
+                now = time.monotonic()
+                for index, when in list(ping_at.items()):
+                    if when <= now:
+                        del ping_at[index]
+                        pings[self._actors[index].info.remote()] = index
+                if not running and not pings and not ping_at:
+                    raise RuntimeError(f"every replica of {self.spec.raw} was lost on the Ray cluster and Ray "
+                                       "could not restart one; the answers received so far are cached, a rerun "
+                                       "asks only for the rest")
+                if not running and not pings:
+                    time.sleep(max(0.0, min(ping_at.values()) - now))
                     continue
-                ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+                ready, _ = ray.wait([*running, *pings], num_returns=1, timeout=1.0)
                 if not ready:
                     continue
+                if ready[0] in pings:
+                    self._ping_returned(ready[0], pings.pop(ready[0]), idle, ping_at)
+                    continue
                 index, start, shard = running.pop(ready[0])
-                idle.add(index)
                 try:
                     answers, inputs = ray.get(ready[0])
                 except ray.exceptions.RayTaskError as exc:  # the adapter itself raised: as in a local run
                     raise exc.cause if isinstance(exc.cause, BaseException) else exc from None
-                except ray.exceptions.ActorUnavailableError:  # restarting (reloading its model): not a loss
-                    self.stats["shards_resubmitted"] += 1
-                    resting[index] = time.monotonic() + 2.0
-                    todo.appendleft((start, shard))
-                    continue
                 except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as exc:
-                    lost[start] = lost.get(start, 0) + 1
-                    if lost[start] >= MAX_SHARD_ATTEMPTS:
+                    # ActorUnavailableError (restarting) is not a loss of the shard; the others are
+                    if not isinstance(exc, ray.exceptions.ActorUnavailableError):
+                        lost[start] = lost.get(start, 0) + 1
+                    if lost.get(start, 0) >= MAX_SHARD_ATTEMPTS:
                         first = (str(exc).splitlines() or [type(exc).__name__])[0]
                         raise RuntimeError(f"a shard of {len(shard)} {kind} requests of {self.spec.raw} was lost "
                                            f"{lost[start]} times on the Ray cluster ({first}); the answers "
                                            "received so far are cached, a rerun asks only for the rest") from None
                     self.stats["shards_resubmitted"] += 1
-                    resting[index] = time.monotonic() + min(2.0 ** lost[start], 30.0)
                     todo.appendleft((start, shard))
+                    self._down.add(index)
+                    ping_at[index] = time.monotonic()
                     continue
+                idle.add(index)
                 self.stats["shards"] += 1
                 self._model_inputs.update(inputs)
                 for offset, response in enumerate(answers):
                     if response is not None:
                         on_result(start + offset, response)
         finally:
-            for ref in running:
+            for ref in [*running, *pings]:
                 ray.cancel(ref, force=False)
+
+    def _ping_returned(self, ping: Any, index: int, idle: set[int], ping_at: dict[int, float]) -> None:
+        """Back: idle again. A ping that failed may have reached the replica before Ray knew it was
+        dead (pinged again in 2 s), or found it gone for good once Ray gave up restarting it."""
+        try:
+            self._ray.get(ping)
+        except self._ray.exceptions.RayActorError:
+            self._ping_failures[index] = self._ping_failures.get(index, 0) + 1
+            if self._ping_failures[index] <= REPLICA_RESTARTS + 1:
+                ping_at[index] = time.monotonic() + 2.0
+            return  # else gone for good: the others carry on
+        self._ping_failures.pop(index, None)
+        self._down.discard(index)
+        idle.add(index)
 
     def loglikelihood(self, requests: Sequence[Any], on_result: ResultCallback) -> None:
         self._answer("loglikelihood", requests, on_result)
@@ -407,9 +440,11 @@ class RayShardedModel(ModelAdapter):
     def close(self) -> None:
         ray = self._ray
         actors, self._actors = getattr(self, "_actors", []), []
-        for actor in actors:  # a vLLM replica stops its server; then the actor goes
+        down: set[int] = getattr(self, "_down", set())
+        for index, actor in enumerate(actors):  # a vLLM replica stops its server; then the actor goes
             try:
-                ray.get(actor.close.remote(), timeout=60)
+                if index not in down:  # a lost one may never be placed again: nothing to wait for
+                    ray.get(actor.close.remote(), timeout=60)
             except (ray.exceptions.RayError, TimeoutError):
                 pass
             ray.kill(actor, no_restart=True)
