@@ -33,12 +33,24 @@ def test_the_progress_line_is_erased_before_the_summary_on_a_terminal() -> None:
     assert terminal.getvalue() == ERASE_LINE and pipe.getvalue() == ""
 
 
-def test_every_generation_empty_warns_and_suggests_the_chat_template(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING):
-        evalboard.evaluate("chance:1", "gsm8k", num_fewshot=0, limit=2, output_dir=None)
+def test_every_generation_empty_warns_and_suggests_the_chat_template(caplog: pytest.LogCaptureFixture,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A served model that answers nothing (as an instruct model without its template does) is
+    warned about; the chance baseline, blank by design, is not."""
+    from servers.fixtures import MODELS, make_server
+
+    monkeypatch.delenv("OPENAI_COMPATIBLE_API_KEY", raising=False)
+    with make_server("openai", api_key=None, responder=lambda messages: "") as server, \
+            caplog.at_level(logging.WARNING):
+        evalboard.evaluate(f"openai-compatible:{server.base_url}#{MODELS['openai']}", "gsm8k", num_fewshot=0,
+                           limit=2, output_dir=None, cache=False)
     (message,) = [r.getMessage() for r in caplog.records if "came back empty" in r.getMessage()]
     assert "every generation of task gsm8k came back empty (2 items)" in message
     assert "--apply-chat-template" in message
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        evalboard.evaluate("chance:1", "gsm8k", num_fewshot=0, limit=2, output_dir=None)
+    assert not [r for r in caplog.records if "came back empty" in r.getMessage()]
     answered = SampleLine(index=0, doc_id=0, responses=[{"text": " 42"}])
     assert not all_generations_empty([answered]) and not all_generations_empty([SampleLine(index=0, doc_id=0)])
 

@@ -270,10 +270,12 @@ def run_evaluation(config: RunConfig) -> RunRecord:
         else:
             answers.fetch(adapter, requests)
         task_entries, samples = {}, {}
+        blank_by_design = bool(adapter.describe().get("baseline"))  # chance: answers nothing, on purpose
         for task in tasks:
             task_entries[task.name], samples[task.name] = _score_task(task, planned[task.name], answers,
                                                                     adapter.model_input)
-            warn_if_all_empty(task.name, samples[task.name], config.options.style.apply_chat_template)
+            if not blank_by_design:
+                warn_if_all_empty(task.name, samples[task.name], config.options.style.apply_chat_template)
         used = [answers.by_key[key] for key in requests]
         record = RunRecord(
             run_id=_run_id(config.label or model_spec.raw, started, stable_hash([model_fp, names, started.isoformat()])),
