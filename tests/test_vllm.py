@@ -251,6 +251,15 @@ def test_managed_server_answers_and_leaves_nothing_behind_after_an_error(vllm_in
                                                          "data_parallel_size": 1, "max_num_seqs": 4}
             assert "--tensor-parallel-size 1 --pipeline-parallel-size 1 --data-parallel-size 1" in log.read_text()
             assert adapter.fingerprint() == base_server.fingerprint()
+            # ... and must not change a score: the same loglikelihoods and greedy texts as the default server
+            everything = _requests(MC_DOCS)
+            for mine, theirs in zip(_collect(adapter.loglikelihood, everything),
+                                    _collect(base_server.loglikelihood, everything), strict=True):
+                assert mine.logprob == pytest.approx(theirs.logprob, abs=TOLERANCE)
+                assert mine.is_greedy == theirs.is_greedy
+            prompts = [GenerateRequest(f"def f{i}(x):", GenerationParams(max_new_tokens=8)) for i in range(6)]
+            assert [r.text for r in _collect(adapter.generate, prompts)] == [
+                r.text for r in _collect(base_server.generate, prompts)]
             pid = adapter.server.pid
             assert processes_mentioning(str(model))
             adapter.loglikelihood(requests, explode_midway)
