@@ -20,7 +20,8 @@ ALLOWED: dict[str, set[str]] = {
     "models": set(),
     "execution": set(),
     "records": set(),
-    "engine": {"taskdef", "tasks", "models", "execution", "records", "comparison", "leaderboard"},
+    # the nightly update (engine) runs the board's arenas too
+    "engine": {"taskdef", "tasks", "models", "execution", "records", "comparison", "leaderboard", "arena"},
     "comparison": {"records"},
     "leaderboard": {"records"},
     "arena": {"models", "records", "leaderboard"},

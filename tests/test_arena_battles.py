@@ -22,6 +22,7 @@ from evalboard.paths import response_cache_path
 from evalboard.records.arena_record import arena_dir, load_arena, load_judgments
 from servers.fixtures import KEY_ENV, KEYS, MODELS, adapters_closed_after_test, make_server, server_url  # noqa: F401
 from servers.openai_server import OpenAIServer
+from tiny_models import build_tiny_llama
 
 _ANSWER = re.compile(r"Start of Assistant ([AB])'s (?:Answer|Conversation with User)\S*\n(.*?)\n\S*The End of Assistant \1",
                      re.DOTALL)
@@ -309,3 +310,71 @@ def test_candidates_answer_usage_is_recorded_apart_from_the_judges(tmp_path: Pat
         assert load_arena(arena_dir(tmp_path, "usage")).answer_usage[candidate] == usage
         again = run_arena(config).record
         assert candidate_srv.reported == reported and again.answer_usage[candidate] == usage
+
+
+NIGHTLY_BOARD = """\
+results: results
+output: results/leaderboard/index.html
+bootstrap_rounds: 20
+defaults:
+  limit: 2
+  cache: {cache}
+models:
+{models}
+tasks:
+  - arc_easy
+arenas:
+  - prompts: mt-bench
+    name: chat
+    judge: "{judge}"
+    limit: 2
+    max_new_tokens: 8
+    judge_tokens: 32
+"""
+
+
+def test_the_nightly_update_places_a_new_model_in_its_arena_at_the_cost_of_its_own_battles(
+        tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`arenas:` in leaderboard.yaml: the first update starts the arena with the board's models
+    (named by their labels), a second asks nothing, and a model added to the board is placed
+    against the rated ones: only its own pairs are judged, old judgments stay."""
+    import io
+
+    from evalboard.engine.nightly import load_config, run_update
+
+    models = [f"  - spec: hf:{tiny_model}\n    label: tiny", "  - spec: chance:0\n    label: floor"]
+    config_path = tmp_path / "leaderboard.yaml"
+    with make_server("openai", responder=longer_wins) as judge_srv:
+        judge = _spec("openai", judge_srv, monkeypatch)
+
+        def update(board_models: list[str]):
+            config_path.write_text(NIGHTLY_BOARD.format(cache=tmp_path / "cache.sqlite", judge=judge,
+                                                        models="\n".join(board_models)))
+            log = io.StringIO()
+            return run_update(load_config(config_path), log=log), log.getvalue()
+
+        first, log = update(models)
+        assert not first.failures, first.failures
+        assert first.arena_battles == [("chat", "tiny"), ("chat", "floor")]
+        record = load_arena(arena_dir(tmp_path / "results", "chat"))
+        assert sorted(record.models) == ["floor", "tiny"]  # the board's labels, not the specs
+        assert record.specs["tiny"] == f"hf:{tiny_model}"
+        calls = _calls(judge_srv)
+        assert calls == 2 * 2 * 2  # one pair x 2 prompts x 2 turns, both orders
+        page = (tmp_path / "results" / "leaderboard" / "index.html").read_text()
+        assert "chat" in page and "mt-bench" in page
+
+        again, log = update(models)
+        assert again.arena_battles == [] and "arena chat: up to date (2 models)" in log
+        assert _calls(judge_srv) == calls
+
+        old = {(j.model_a, j.model_b, j.prompt_id, len(j.turns), j.order, j.verdict)
+               for j in load_judgments(arena_dir(tmp_path / "results", "chat"))}
+        other = build_tiny_llama(tmp_path / "other-tiny", seed=5)  # answers of its own: no judgment is cached
+        added, log = update([*models, f"  - spec: hf:{other}\n    label: newcomer"])
+        assert added.evaluated == [("newcomer", "arc_easy")] and added.arena_battles == [("chat", "newcomer")]
+        assert _calls(judge_srv) - calls == 2 * 2 * 2 * 2  # two opponents, only the newcomer's pairs
+        judgments = load_judgments(arena_dir(tmp_path / "results", "chat"))
+        assert old <= {(j.model_a, j.model_b, j.prompt_id, len(j.turns), j.order, j.verdict) for j in judgments}
+        assert "arena chat: placing newcomer" in log
+        assert sorted(load_arena(arena_dir(tmp_path / "results", "chat")).models) == ["floor", "newcomer", "tiny"]

@@ -45,6 +45,7 @@ class ArenaConfig:
     judge_tokens: int | None = None  # the judge's reply length (default: the prompt set's)
     cache_path: Path | None = None
     settings: AdapterSettings = field(default_factory=AdapterSettings)
+    labels: dict[str, str] = field(default_factory=dict)  # a candidate's name in the arena (default: its spec)
 
 
 @dataclass
@@ -146,7 +147,8 @@ def run_arena(config: ArenaConfig) -> ArenaOutcome:
         raise UserError(f"prompt set {prompt_set.name} has no prompts to battle on")
     folder = arena_dir(config.results, config.name)
     existing, old_judgments = _existing(folder, prompt_set)
-    specs = {spec: spec for spec in config.models}
+    specs = {config.labels.get(spec, spec): spec for spec in config.models}
+    candidates = list(specs)
     baseline = config.baseline or (prompt_set.default_baseline if config.pairs == "baseline" else None)
     if baseline is not None:
         specs[baseline] = baseline
@@ -158,7 +160,7 @@ def run_arena(config: ArenaConfig) -> ArenaOutcome:
 
         ranked = list(arena_ratings(existing, rounds=0)["model"])
         specs.update({m: existing.specs.get(m, m) for m in ranked})
-    pairs = select_pairs(config.pairs, list(config.models) + ([baseline] if baseline and config.pairs == "all" else []),
+    pairs = select_pairs(config.pairs, candidates + ([baseline] if baseline and config.pairs == "all" else []),
                          baseline=baseline, ranked_existing=ranked, opponents=config.opponents)
     playing = {m for pair in pairs for m in pair}
     cache = ResponseCache(config.cache_path)

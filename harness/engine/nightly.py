@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TextIO
 
 import yaml
 from evalboard.atomic import write_text_atomic
+from evalboard.engine.nightly_arenas import ArenaEntry, describe_arenas, update_arenas
 from evalboard.engine.options import (
     NonEmptyStr,
     NonNegativeInt,
@@ -155,6 +156,7 @@ class NightlyConfig(BaseModel):
         min_length=1, json_schema_extra={"allowed": "a non-empty list of model specs or mappings with spec:"})
     tasks: list[TaskEntry] = Field(
         min_length=1, json_schema_extra={"allowed": "a non-empty list of task names or mappings with name:"})
+    arenas: Annotated[list[ArenaEntry], BeforeValidator(_empty_is_default)] = []
     _path: Path = PrivateAttr(default=Path("leaderboard.yaml"))
 
     @field_validator("results", "output", "include_paths")
@@ -483,6 +485,7 @@ class UpdateResult:
     evaluated: list[tuple[str, str]]  # (model label, task)
     failures: list[dict[str, Any]]
     page: Path | None
+    arena_battles: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (arena, model label)
 
 
 def _evaluate_model(config: NightlyConfig, model: ModelEntry, todo: list[CellPlan], fresh: list[CellPlan],
@@ -539,6 +542,11 @@ def _evaluate_model(config: NightlyConfig, model: ModelEntry, todo: list[CellPla
     return evaluated, failures
 
 
+def _cache_path(config: NightlyConfig) -> Path | None:
+    """The response cache the board's defaults name (the arenas' answers and judgments go there)."""
+    return RunOptions(**{k: v for k, v in config.defaults.options().items() if k == "cache"}).cache_path()
+
+
 def _on_cluster(config: NightlyConfig, model: ModelEntry, cells: list[CellPlan]) -> bool:
     return any(config.options_for(model, cell.task).get("executor") == "ray" for cell in cells)
 
@@ -577,6 +585,8 @@ def run_update(config: NightlyConfig, *, dry_run: bool = False, log: TextIO = sy
         plan = make_plan(config)
         print(f"plan for {config.path} (results {config.results}, page {config.output}):", file=log)
         print(plan.describe(), file=log)
+        for line in describe_arenas(config.arenas, [m.label for m in config.models], config.results):
+            print(line, file=log)
         return UpdateResult([], [], None)
     config.results.mkdir(parents=True, exist_ok=True)
     with update_lock(config.results):
@@ -590,8 +600,12 @@ def run_update(config: NightlyConfig, *, dry_run: bool = False, log: TextIO = sy
             done, failed = outcomes.get(model.label, ([], []))
             evaluated += done
             failures += failed
+        battled, failed = update_arenas(config.arenas, {m.label: m.spec for m in config.models}, config.results,
+                                        _cache_path(config), log)
+        failures += failed
         _write_status(config.results, failures)
         report = build_leaderboard(config.results, config.output, rounds=config.bootstrap_rounds, seed=config.bootstrap_seed,
                                    title=config.title)
-        print(f"evaluated {len(evaluated)} cell(s), {len(failures)} failure(s); page {report.page}", file=log)
-        return UpdateResult(evaluated, failures, report.page)
+        placed = f", {len(battled)} model(s) placed in arenas" if config.arenas else ""
+        print(f"evaluated {len(evaluated)} cell(s){placed}, {len(failures)} failure(s); page {report.page}", file=log)
+        return UpdateResult(evaluated, failures, report.page, battled)
