@@ -225,6 +225,49 @@ def test_the_tiny_local_model_as_judge_and_candidate(tmp_path: Path, tiny_model:
     assert record.judge_quality[0].unparseable == sum(j.verdict is None for j in judgments) / 4
 
 
+def test_a_likelihood_judge_gives_the_most_probable_of_its_prompts_verdicts(tmp_path: Path, tiny_model: Path) -> None:
+    """`--judge-mode likelihood`: the local judge is scored on each verdict the prompt offers after
+    the judge prompt; its verdict is the most probable one (checked against the adapter's own
+    loglikelihoods of the same requests), so every judgment has one, and the reply shows the scores.
+    A judge that cannot score likelihoods (a hosted chat API) is one line."""
+    from evalboard.arena.answering import as_prompt
+    from evalboard.arena.judging import Battle, likelihood_requests
+    from evalboard.arena.verdicts import VERDICT_CHOICES
+    from evalboard.models.adapters.base import load_adapter
+
+    spec = f"hf:{tiny_model}"
+    result = run_cli("arena", "battle", "--prompts", "mt-bench", "--models", spec, "chance:0", "--judge", spec,
+                     "--judge-mode", "likelihood", "--limit", "2", "--max-new-tokens", "8", "--name", "lik",
+                     "--results", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    judgments = load_judgments(arena_dir(tmp_path, "lik"))
+    assert len(judgments) == 2 * 2 * 2 and all(j.verdict in ("A", "B", "C") for j in judgments)
+    assert {j.judge for j in judgments} == {f"{spec} (likelihood)"}
+    record = load_arena(arena_dir(tmp_path, "lik"))
+    assert record.judge_quality[0].unparseable == 0.0 and record.battles == 4
+    prompt_set = load_prompt_set("mt-bench")
+    adapter = load_adapter(spec)
+    try:
+        for j in judgments:
+            prompt = next(p for p in prompt_set.prompts if j.prompt_id.split("/")[0] == p.id)
+            first, second = (j.answer_a, j.answer_b) if j.order == "ab" else (j.answer_b, j.answer_a)
+            battle = Battle(prompt, len(j.turns) - 1, "x", "y", tuple(first), tuple(second))
+            requests = likelihood_requests(as_prompt(judge_messages(prompt_set, battle, "ab"), True), "abc")
+            got: dict[int, float] = {}
+            adapter.loglikelihood(requests, lambda i, r: got.__setitem__(i, r.logprob))
+            best = max(range(3), key=got.__getitem__)
+            assert j.reply.startswith(VERDICT_CHOICES["abc"][best]) and j.verdict == "ABC"[best]
+            assert f"{'ABC'[best]} {got[best]:.3f}" in j.reply
+    finally:
+        adapter.close()
+    with make_server("openai") as hosted:
+        failed = run_cli("arena", "battle", "--prompts", "mt-bench", "--models", spec, "chance:0", "--judge",
+                         f"openai:{MODELS['openai']},base_url={hosted.base_url}", "--judge-mode", "likelihood",
+                         "--limit", "1", "--max-new-tokens", "4", "--name", "hosted", "--results", str(tmp_path),
+                         env={KEY_ENV["openai"]: KEYS["openai"]})
+    assert_one_line_error(failed, "cannot score likelihoods")
+
+
 def test_compare_includes_an_arena_prompt_set(tmp_path: Path, tiny_model: Path) -> None:
     """`evalboard compare --arena`: the candidate against its base, judged pairwise, with its win rate and
     interval in the compare report (JSON, Markdown, HTML), not only on the terminal."""

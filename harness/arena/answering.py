@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from evalboard.fingerprint import stable_hash
 from evalboard.models.adapters.base import ModelAdapter
 from evalboard.records.cache import ResponseCache
-from evalboard.requests import GenerateRequest, GenerationParams, Message, Prompt, Response, request_key
+from evalboard.requests import (
+    GenerateRequest,
+    GenerationParams,
+    LoglikelihoodRequest,
+    Message,
+    Prompt,
+    Response,
+    request_key,
+)
 
 
 def as_prompt(messages: Sequence[Message], chat: bool) -> Prompt:
@@ -37,19 +45,23 @@ class Asker:
         self.fingerprint = stable_hash(adapter.fingerprint())
         self.fresh = 0
 
-    def ask(self, requests: Sequence[GenerateRequest]) -> list[Response]:
+    def ask(self, requests: Sequence[GenerateRequest | LoglikelihoodRequest]) -> list[Response]:
+        """Generate or loglikelihood requests (a likelihood judge's), each kind sent as one call."""
         unique = {request_key(r): r for r in requests}
         found = self.cache.get_many(self.fingerprint, unique.values())
-        missing = [r for key, r in unique.items() if key not in found]
-        if missing:
-            def on_result(index: int, response: Response) -> None:
+        for kind in ("generate", "loglikelihood"):
+            missing = [r for key, r in unique.items() if key not in found and r.kind == kind]
+            if not missing:
+                continue
+
+            def on_result(index: int, response: Response, missing: list = missing) -> None:
                 request = missing[index]
                 found[request_key(request)] = response
                 self.cache.put(self.fingerprint, request, response)
                 self.fresh += 1
 
-            self.adapter.generate(missing, on_result)
+            getattr(self.adapter, kind)(missing, on_result)
             lost = [r for r in missing if request_key(r) not in found]
             if lost:
-                raise RuntimeError(f"adapter {self.adapter.spec.raw} left {len(lost)} generate requests unanswered")
+                raise RuntimeError(f"adapter {self.adapter.spec.raw} left {len(lost)} {kind} requests unanswered")
         return [found[request_key(r)] for r in requests]

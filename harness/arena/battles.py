@@ -21,8 +21,8 @@ from evalboard.records.run_record import RunUsage
 from evalboard.records.usage import summarise_usage
 from evalboard.requests import Message, Response
 
-from .answering import Asker, generate_request
-from .judging import Battle, Order, judge_messages, judgment
+from .answering import Asker, as_prompt, generate_request
+from .judging import Battle, JudgeMode, Order, judge_messages, judge_name, judgment, likelihood_reply, likelihood_requests
 from .pairing import Pairing, select_pairs
 from .prompt_sets import ArenaPrompt, PromptSet, load_prompt_set
 from .tally import judge_quality, outcomes, pair_counts
@@ -46,6 +46,7 @@ class ArenaConfig:
     cache_path: Path | None = None
     settings: AdapterSettings = field(default_factory=AdapterSettings)
     labels: dict[str, str] = field(default_factory=dict)  # a candidate's name in the arena (default: its spec)
+    judge_mode: JudgeMode = "generate"  # or "likelihood": the most probable of the prompt's verdicts
 
 
 @dataclass
@@ -120,10 +121,21 @@ def _judge(spec: str, config: ArenaConfig, prompt_set: PromptSet, battles: list[
     try:
         asker = Asker(adapter, cache)
         jobs: list[tuple[Battle, Order]] = [(b, o) for b in battles for o in ("ab", "ba")]
-        tokens = config.judge_tokens or prompt_set.judge_tokens
-        requests = [generate_request(adapter, judge_messages(prompt_set, b, o), tokens) for b, o in jobs]
-        responses = asker.ask(requests)
-        return [judgment(prompt_set, b, o, spec, r) for (b, o), r in zip(jobs, responses)], asker.fresh
+        name = judge_name(spec, config.judge_mode)
+        if config.judge_mode == "likelihood":
+            if not adapter.capabilities.loglikelihood:
+                raise UserError(f"judge {spec} cannot score likelihoods (a hosted chat API, or a server without "
+                                "a tokenizer); use the judge mode generate")
+            style = prompt_set.judge.verdicts
+            asked = [likelihood_requests(as_prompt(judge_messages(prompt_set, b, o), adapter.capabilities.chat), style)
+                     for b, o in jobs]
+            answers = asker.ask([r for requests in asked for r in requests])
+            per_job = len(asked[0]) if asked else 0
+            responses = [likelihood_reply(style, answers[i * per_job:(i + 1) * per_job]) for i in range(len(jobs))]
+        else:
+            tokens = config.judge_tokens or prompt_set.judge_tokens
+            responses = asker.ask([generate_request(adapter, judge_messages(prompt_set, b, o), tokens) for b, o in jobs])
+        return [judgment(prompt_set, b, o, name, r) for (b, o), r in zip(jobs, responses)], asker.fresh
     finally:
         adapter.close()
 
@@ -183,7 +195,8 @@ def run_arena(config: ArenaConfig) -> ArenaOutcome:
     replaced = {(j.judge, j.model_a, j.model_b, j.prompt_id, j.order) for j in new}
     kept = [j for j in old_judgments if (j.judge, j.model_a, j.model_b, j.prompt_id, j.order) not in replaced]
     every = kept + new
-    judges = list(dict.fromkeys((existing.judges if existing else []) + config.judges))
+    judges = list(dict.fromkeys((existing.judges if existing else [])
+                                + [judge_name(spec, config.judge_mode) for spec in config.judges]))
     primary = judges[0]
     results, _, _ = outcomes(every, primary)
     counts = pair_counts(results)

@@ -7,15 +7,16 @@ response cache's key (judge fingerprint, request) is exactly (judge, prompt, bot
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from evalboard.errors import UserError
 from evalboard.records.arena_record import Judgment
-from evalboard.requests import Message, Response
+from evalboard.requests import LoglikelihoodRequest, Message, Prompt, Response, Usage
 
 from .prompt_sets import ArenaPrompt, PromptSet
-from .verdicts import parse_verdict
+from .verdicts import VERDICT_CHOICES, parse_verdict
 
 Order = Literal["ab", "ba"]
 
@@ -60,6 +61,39 @@ def judge_messages(prompt_set: PromptSet, battle: Battle, order: Order) -> tuple
         raise UserError(f"judge prompt {template.name!r} is not a valid format string ({exc})") from None
     system: tuple[Message, ...] = (("system", template.system),) if template.system else ()
     return (*system, ("user", text))
+
+
+JudgeMode = Literal["generate", "likelihood"]
+# what a likelihood judge's reply is taken to begin with; the verdict tokens follow it
+LIKELIHOOD_LEAD_IN = {"abc": "My final verdict is: ", "arena-hard": "My final verdict is: ", "mM": ""}
+
+
+def judge_name(spec: str, mode: JudgeMode) -> str:
+    """The judge as the arena records it: the two modes are two judges (their quality apart)."""
+    return spec if mode == "generate" else f"{spec} (likelihood)"
+
+
+def likelihood_requests(prompt: Prompt, style: str) -> list[LoglikelihoodRequest]:
+    """A likelihood judge reads the judge prompt and is scored on each verdict its prompt offers,
+    after the same lead-in: its verdict is the most probable one, so a small local model that cannot
+    follow the prompt's format to the end still gives one (evalboard's, not FastChat's, method)."""
+    return [LoglikelihoodRequest(prompt, LIKELIHOOD_LEAD_IN[style] + choice) for choice in VERDICT_CHOICES[style]]
+
+
+def likelihood_reply(style: str, responses: Sequence[Response]) -> Response:
+    """The judge's 'reply': its most probable verdict, then every verdict's log-probability (written
+    without the brackets, so only the chosen one parses); a failed call fails the judgment."""
+    failed = next((r for r in responses if r.error is not None), None)
+    if failed is not None:
+        return Response(error=failed.error, usage=failed.usage)
+    logprobs = [r.logprob if r.logprob is not None else float("-inf") for r in responses]
+    choices = VERDICT_CHOICES[style]
+    best = choices[max(range(len(choices)), key=logprobs.__getitem__)]
+    scores = ", ".join(f"{c.strip('[]')} {lp:.3f}" for c, lp in zip(choices, logprobs))
+    text = best if style == "mM" else f"{best} (log-probabilities: {scores})"
+    usage = Usage(latency_s=sum(r.usage.latency_s for r in responses),
+                  cost_usd=sum(r.usage.cost_usd or 0.0 for r in responses))
+    return Response(text=text, usage=usage)
 
 
 def judgment(prompt_set: PromptSet, battle: Battle, order: Order, judge: str, response: Response) -> Judgment:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from evalboard.records.battle_outcome import STRONG_WEIGHT, PairOutcome, Winner, combine
 
-__all__ = ["STRONG_WEIGHT", "PairOutcome", "Verdict", "Winner", "combine", "parse_verdict"]
+__all__ = ["STRONG_WEIGHT", "VERDICT_CHOICES", "PairOutcome", "Verdict", "Winner", "combine", "parse_verdict"]
 
 _ABC = re.compile(r"\[\[([ABC])\]\]")
 _ARENA_HARD = re.compile(r"\[\[\s*(A>>B|A>B|A=B|B>A|B>>A|A<<B|A<B|B<A|B<<A|B=A)\s*\]\]")
@@ -28,6 +28,14 @@ _CANONICAL = {"A<<B": "B>>A", "A<B": "B>A", "B<A": "A>B", "B<<A": "A>>B", "B=A":
 _MEANING: dict[str, tuple[float, bool]] = {
     "A": (1.0, False), "B": (0.0, False), "C": (0.5, False),
     "A>>B": (1.0, True), "A>B": (1.0, False), "A=B": (0.5, False), "B>A": (0.0, False), "B>>A": (0.0, True),
+}
+
+
+# every verdict a style's prompt offers, as the judge would write it (a likelihood judge scores each)
+VERDICT_CHOICES: dict[str, tuple[str, ...]] = {
+    "abc": ("[[A]]", "[[B]]", "[[C]]"),
+    "arena-hard": ("[[A>>B]]", "[[A>B]]", "[[A=B]]", "[[B>A]]", "[[B>>A]]"),
+    "mM": ("m", "M"),
 }
 
 

@@ -37,6 +37,7 @@ class ArenaEntry(BaseModel):
     limit: PositiveInt | None = None
     max_new_tokens: PositiveInt | None = None
     judge_tokens: PositiveInt | None = None
+    judge_mode: Literal["generate", "likelihood"] = "generate"
 
     @field_validator("judge", mode="before")
     @classmethod
@@ -103,7 +104,8 @@ def update_arenas(arenas: Sequence[ArenaEntry], models: dict[str, str], results:
                 prompt_set=entry.prompts, name=name, models=[models[label] for label in new],
                 labels={models[label]: label for label in new}, judges=list(entry.judge), results=results,
                 baseline=entry.baseline, pairs=pairs, opponents=entry.opponents, limit=entry.limit,
-                max_new_tokens=entry.max_new_tokens, judge_tokens=entry.judge_tokens, cache_path=cache_path))
+                max_new_tokens=entry.max_new_tokens, judge_tokens=entry.judge_tokens, cache_path=cache_path,
+                judge_mode=entry.judge_mode))
             battled += [(name, label) for label in new]
             print(f"arena {name}: judged {outcome.judged_pairs} pairs ({outcome.fresh_judge_calls} new judge "
                   f"calls), {outcome.record.battles:,.0f} battles", file=log, flush=True)

@@ -68,7 +68,7 @@ def _battle(args: argparse.Namespace) -> int:
         judges=list(args.judge or []), results=args.results, baseline=args.baseline, pairs=args.pairs,
         opponents=args.opponents, limit=args.limit, max_new_tokens=args.max_new_tokens,
         judge_tokens=args.judge_tokens, cache_path=None if args.no_cache else response_cache_path(),
-        settings=AdapterSettings(batch_size=args.batch_size),
+        settings=AdapterSettings(batch_size=args.batch_size), judge_mode=args.judge_mode,
     )
     outcome = run_arena(config)
     record = outcome.record
@@ -117,6 +117,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     battle.add_argument("--max-new-tokens", type=int, default=None, help="candidates' answer length (default: the set's)")
     battle.add_argument("--judge-tokens", type=int, default=None,
                         help="the judge's reply length (default: the set's, as its reference runs its judge)")
+    battle.add_argument("--judge-mode", choices=["generate", "likelihood"], default="generate",
+                        help="how the judge decides: generate (its reply, parsed as the prompt defines; the reference way) or "
+                        "likelihood (the most probable of the prompt's verdicts: for small local judges)")
     battle.add_argument("--batch-size", type=int, default=8)
     battle.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     battle.set_defaults(handler=_battle)

@@ -188,7 +188,7 @@ def _arena_head_to_head(args: argparse.Namespace, base_spec: str, candidate_spec
     outcome = run_arena(ArenaConfig(
         prompt_set=args.arena, name=name, models=[candidate_spec], judges=[args.judge], results=args.output_dir,
         baseline=base_spec, pairs="baseline", limit=args.arena_limit, max_new_tokens=args.arena_max_new_tokens,
-        judge_tokens=args.judge_tokens, cache_path=response_cache_path()))
+        judge_tokens=args.judge_tokens, cache_path=response_cache_path(), judge_mode=args.judge_mode))
     record = outcome.record
     rate = win_rate_vs(record, base_spec)
     quality = record.judge_quality[0] if record.judge_quality else None
@@ -239,6 +239,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the two models' arena answer length (default: the prompt set's)")
     parser.add_argument("--judge-tokens", type=int, default=None, metavar="N",
                         help="the judge's reply length (default: the prompt set's)")
+    parser.add_argument("--judge-mode", choices=["generate", "likelihood"], default="generate",
+                        help="how the judge decides: generate (its reply, parsed as the prompt defines; the reference way) or "
+                        "likelihood (the most probable of the prompt's verdicts: for small local judges)")
     before = len(parser._actions)
     evaluation = parser.add_argument_group(
         "evaluating first (with --base/--candidate; --tasks also limits a comparison of saved runs)")
