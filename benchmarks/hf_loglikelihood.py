@@ -21,8 +21,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import evalboard  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
-from evalboard.taskdef.data import load_split  # noqa: E402
 from evalboard.models.default_model import packaged_model_dir  # noqa: E402
+from evalboard.taskdef.data import load_split  # noqa: E402
 from evalboard.taskdef.prepared import TaskOptions, prepare_task  # noqa: E402
 from evalboard.taskdef.registry import discover_tasks  # noqa: E402
 from lm_eval_reference import (  # noqa: E402

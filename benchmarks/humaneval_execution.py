@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 from evalboard.execution.code_execution import build_program, score_problems
 from evalboard.execution.sandbox import run_many

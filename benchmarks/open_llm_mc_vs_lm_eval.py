@@ -30,12 +30,12 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import evalboard  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
+from catalogue_reference import TASKS as CATALOGUE  # noqa: E402
+from catalogue_reference import write_task, write_truthfulqa_data_dir  # noqa: E402
 from evalboard.models.default_model import packaged_model_dir  # noqa: E402
 from evalboard.taskdef.data import load_split  # noqa: E402
 from evalboard.taskdef.prepared import TaskOptions, prepare_task  # noqa: E402
 from evalboard.taskdef.registry import discover_tasks  # noqa: E402
-from catalogue_reference import TASKS as CATALOGUE  # noqa: E402
-from catalogue_reference import write_task, write_truthfulqa_data_dir  # noqa: E402
 from lm_eval_reference import _arc_row, _write_jsonl, per_sample_loglikelihoods, run_lm_eval  # noqa: E402
 from open_llm_reference import (  # noqa: E402
     SHARED_DATA,

@@ -27,10 +27,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from evalboard.requests import GenerateRequest, GenerationParams  # noqa: E402
 from servers import OpenAIServer  # noqa: E402
 from servers.fixtures import KEYS, make_adapter  # noqa: E402
-
-from evalboard.requests import GenerateRequest, GenerationParams  # noqa: E402
 
 _CHILD = """
 import sys, time

@@ -16,11 +16,9 @@ import time
 from pathlib import Path
 
 import evalboard  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
-from evalboard.models.adapters.base import load_adapter
+from evalboard.models.adapters.base import Capabilities, load_adapter
 from evalboard.models.default_model import packaged_model_dir
-from evalboard.requests import LoglikelihoodRequest
 from evalboard.taskdef.prepared import TaskOptions, choose_formulation, prepare_task
-from evalboard.models.adapters.base import Capabilities
 from evalboard.taskdef.registry import discover_tasks
 
 
