@@ -271,7 +271,7 @@ class RayShardedModel(ModelAdapter):
         self.placement = placement
         actor = _replica_actor(self._ray).options(**actor_options(spec, settings, placement))
         each = replica_settings(spec, settings, placement.replicas)
-        rates = shared_rates(spec)
+        rates = shared_rates(spec) if placement.replicas > 1 else {}  # one replica: its own buckets are the run's
         self._limits = self._ray.remote(_SharedRateLimits).options(num_cpus=0).remote(rates) if rates else None
         self._actors = [actor.remote(replica_spec(spec, placement.replicas), each, self._limits, sorted(rates))
                         for _ in range(placement.replicas)]
