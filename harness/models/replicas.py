@@ -1,6 +1,6 @@
 """One model served at several URLs (`openai-compatible:URL1|URL2#MODEL`): each request goes to the
 replica with the fewest requests in flight, so a slower server gets fewer. A replica whose last
-attempt failed (refused connection, timeout, 5xx) is passed over for `cooldown_s`, so the retry of
+attempt raised (a refused connection, a timeout, an HTTP error) is passed over for `cooldown_s`, so the retry of
 that request, and the requests after it, go to the others; when every replica has failed recently
 the least recently failed one is tried again.
 
