@@ -23,6 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 NOT_OPTIONS = {"help", "model", "tasks"}  # what to evaluate, not how
 # lm-eval's flags that translate into options (model_args, gen_kwargs) or only print or are implied
 NOT_OPTIONS |= {"model_args", "gen_kwargs", "log_samples", "write_out"}
+NOT_OPTIONS |= {"verbosity"}  # what is logged, not how the run is made
 RUN_OWN = {"show_subtasks"}  # how the summary is printed, not how the run is made
 
 
@@ -39,7 +40,7 @@ def _option_actions(name: str, own: set[str] = set()) -> dict[str, argparse.Acti
 # compare's own flags; its --results is another name for --output
 COMPARE_OWN = {"runs", "base", "candidate", "base_label", "candidate_label", "trained_on", "alpha", "markdown", "html",
                "json", "fail_on_regression", "metric", "arena", "arena_limit", "arena_max_new_tokens", "judge",
-               "judge_tokens"}
+               "judge_tokens", "judge_mode"}
 
 
 @pytest.mark.parametrize("command", ["run", "compare"])
@@ -185,7 +186,7 @@ BAD_CONFIGS = [
     ("tasks: [{name: arc_easy, batch_size: 4}]", "tasks[0] (arc_easy): unknown key batch_size; allowed: "
      "allow_code_execution, formulation, limit, max_new_tokens, name, num_fewshot, samples_per_problem, stop, temperature, top_k, top_p"),
     ("tasks: [arc_easy]\nbootstrap_rounds: 1000.0", "bootstrap_rounds must be a whole number >= 0, not 1000.0"),
-    ("tasks: [arc_easy]\nnightly: true", "unknown key nightly; allowed: bootstrap_rounds, bootstrap_seed,"),
+    ("tasks: [arc_easy]\nnightly: true", "unknown key nightly; allowed: arenas, bootstrap_rounds, bootstrap_seed,"),
 ]
 
 
