@@ -277,7 +277,8 @@ def _model_views(board: Board, model_anchor: dict[str, str], runs_by_id: dict[st
                 "samples": samples, "subtasks": _subtask_table(entry),
             })
         runs = []
-        for run_id in sorted(info.run_ids, reverse=True):
+        # newest first, by start time: two runs started in the same second have ids that sort by their hash
+        for run_id in sorted(info.run_ids, key=lambda i: (runs_by_id[i].created_at, i), reverse=True):
             run = runs_by_id[run_id]
             runs.append({
                 "run_id": run_id, "created_at": run.created_at,

@@ -231,7 +231,8 @@ def model_infos(cells: pd.DataFrame, runs: Sequence[RunRecord]) -> dict[str, Mod
         open_weights = info.get("open_weights")
         parameters = info.get("parameters")
         shown = group[group["status"].isin([CURRENT, DIFFERS])]["run_id"].unique()
-        per_1k, latency, throughput = _usage_figures([by_id[r] for r in sorted(shown)])
+        per_1k, latency, throughput = _usage_figures(sorted((by_id[r] for r in shown),
+                                                            key=lambda run: (run.created_at, run.run_id)))
         infos[str(label)] = ModelInfo(
             label=str(label),
             spec=model.spec,
