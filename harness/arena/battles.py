@@ -26,6 +26,7 @@ from .judging import Battle, JudgeMode, Order, judge_messages, judge_name, judgm
 from .pairing import Pairing, select_pairs
 from .prompt_sets import ArenaPrompt, PromptSet, load_prompt_set
 from .tally import judge_quality, outcomes, pair_counts
+from .verdicts import VERDICT_CHOICES
 
 Answers = dict[str, tuple[str, ...]]  # prompt id -> the answer to every turn
 
@@ -130,7 +131,7 @@ def _judge(spec: str, config: ArenaConfig, prompt_set: PromptSet, battles: list[
             asked = [likelihood_requests(as_prompt(judge_messages(prompt_set, b, o), adapter.capabilities.chat), style)
                      for b, o in jobs]
             answers = asker.ask([r for requests in asked for r in requests])
-            per_job = len(asked[0]) if asked else 0
+            per_job = len(VERDICT_CHOICES[style])  # likelihood_requests: one request per verdict
             responses = [likelihood_reply(style, answers[i * per_job:(i + 1) * per_job]) for i in range(len(jobs))]
         else:
             tokens = config.judge_tokens or prompt_set.judge_tokens

@@ -138,8 +138,8 @@ class OpenAICompatibleAdapter(ModelAdapter):
         if unknown:
             raise UserError(f"unknown model option(s) {', '.join(unknown)} in {self.spec.raw}; "
                             f"known: {', '.join(sorted(known))}")
-        self.base_url = base_url = base_urls[0]
         self.base_urls = base_urls
+        base_url = self.base_url
         self._api_key = os.environ.get(options.get("api_key_env", DEFAULT_API_KEY_ENV)) or "EMPTY"
         served = fetch_models(base_url, self._api_key)
         names = [str(entry.get("id")) for entry in served]
@@ -165,6 +165,11 @@ class OpenAICompatibleAdapter(ModelAdapter):
         self.policy = RemotePolicy.from_options(options, self.settings)
         self.runner: RemoteRunner[Any] = RemoteRunner(self.policy, secrets=(self._api_key,))
         self.counters = {"loglikelihood_documents": 0, "loglikelihood_requests": 0, "generate_requests": 0}
+
+    @property
+    def base_url(self) -> str:
+        """The first URL: the one whose model list names the model."""
+        return self.base_urls[0]
 
     def _check_replica(self, url: str) -> None:
         """Another URL of the same model must serve it as the first does (same id, root, parent and
