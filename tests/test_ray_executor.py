@@ -135,38 +135,50 @@ def _cached(path: Path) -> int:
         return 0
 
 
-def test_a_replica_killed_mid_run_loses_and_repeats_nothing(cluster: LocalRayCluster, tiny_model: Path,
-                                                            tmp_path: Path) -> None:
-    spec, cache = f"hf:{tiny_model}", tmp_path / "c.sqlite"
+def _run_through_a_fault(spec: str, cache: Path, limit: int, fault: Any, join_s: float, **ray: Any) -> Any:
+    """ARC-Easy on the cluster, one request a shard, while `fault()` is polled until it says it
+    struck. Then nothing may be lost or asked twice, and the record must be the local run's."""
     outcome: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            outcome["record"] = evalboard.evaluate(spec, ["arc_easy"], limit=12, output_dir=None, cache=cache,
-                                                   executor="ray", ray_address=cluster.address, shard_size=1)
+            outcome["record"] = evalboard.evaluate(spec, ["arc_easy"], limit=limit, output_dir=None, cache=cache,
+                                                   executor="ray", shard_size=1, **ray)
         except BaseException as exc:  # handed to the test thread
             outcome["error"] = exc
 
     thread = threading.Thread(target=run)
     thread.start()
-    killed = None
+    struck = False
     deadline = time.monotonic() + 240
-    while killed is None and thread.is_alive() and time.monotonic() < deadline:
-        pids = cluster.replica_processes()  # this cluster's only, not another test's
-        if pids and _cached(cache) >= 1:  # mid-run: some answers are in, most are not
-            os.kill(pids[0], signal.SIGKILL)
-            killed = pids[0]
+    while not struck and thread.is_alive() and time.monotonic() < deadline:
+        struck = fault()
         time.sleep(0.005)
-    thread.join(timeout=300)
-    assert "error" not in outcome, outcome.get("error")
+    thread.join(timeout=join_s)
+    assert not thread.is_alive() and "error" not in outcome, outcome.get("error")
     record = outcome["record"]
-    assert killed is not None
+    assert struck
     stats, unique = record.usage.adapter["executor"], record.usage.unique_requests
     assert stats["shards_resubmitted"] >= 1  # the shard in flight went out again
     assert stats["shards"] == unique  # every returned shard was asked exactly once
     assert record.usage.requests_answered_now == unique and _cached(cache) == unique
-    local = evalboard.evaluate(spec, ["arc_easy"], limit=12, output_dir=None, cache=False)
+    local = evalboard.evaluate(spec, ["arc_easy"], limit=limit, output_dir=None, cache=False)
     _assert_same_samples(local, record, ["arc_easy"])
+    return record
+
+
+def test_a_replica_killed_mid_run_loses_and_repeats_nothing(cluster: LocalRayCluster, tiny_model: Path,
+                                                            tmp_path: Path) -> None:
+    cache = tmp_path / "c.sqlite"
+
+    def kill_a_replica() -> bool:
+        pids = cluster.replica_processes()  # this cluster's only, not another test's
+        if pids and _cached(cache) >= 1:  # mid-run: some answers are in, most are not
+            os.kill(pids[0], signal.SIGKILL)
+            return True
+        return False
+
+    _run_through_a_fault(f"hf:{tiny_model}", cache, 12, kill_a_replica, 300, ray_address=cluster.address)
 
 
 def test_a_node_lost_mid_run_leaves_its_shards_to_the_other_nodes(cluster: LocalRayCluster, tiny_model: Path,
@@ -174,42 +186,23 @@ def test_a_node_lost_mid_run_leaves_its_shards_to_the_other_nodes(cluster: Local
     """A third node joins; three replicas, one per node (one CPU each). That node's whole process
     group is SIGKILLed mid-run: its replica cannot be placed again (no room left), and the other two
     finish: nothing lost, nothing asked twice, the local run's record."""
-    spec, cache = f"hf:{tiny_model}", tmp_path / "c.sqlite"
+    cache = tmp_path / "c.sqlite"
     node = cluster.add_worker(1)
     cluster.wait_for_nodes(3)
-    outcome: dict[str, Any] = {}
 
-    def run() -> None:
-        try:
-            outcome["record"] = evalboard.evaluate(spec, ["arc_easy"], limit=30, output_dir=None, cache=cache,
-                                                   executor="ray", ray_address=cluster.address, replicas=3,
-                                                   shard_size=1)
-        except BaseException as exc:  # handed to the test thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    killed = False
-    deadline = time.monotonic() + 240
-    while not killed and thread.is_alive() and time.monotonic() < deadline:
+    def lose_the_node() -> bool:
         on_node = replica_processes([node.pid])
         if on_node and _cached(cache) >= 3:  # mid-run, with the node's replica at work
             os.killpg(node.pid, signal.SIGKILL)  # the node's raylet and agents
             for pid in on_node:  # and its workers, wherever Ray put their process group
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            killed = True
-        time.sleep(0.005)
-    thread.join(timeout=400)
-    assert not thread.is_alive() and "error" not in outcome, outcome.get("error")
-    record = outcome["record"]
-    assert killed
-    stats, unique = record.usage.adapter["executor"], record.usage.unique_requests
-    assert stats["nodes"] == 3 and stats["shards_resubmitted"] >= 1
-    assert stats["shards"] == unique  # every returned shard was asked exactly once
-    assert record.usage.requests_answered_now == unique and _cached(cache) == unique
-    local = evalboard.evaluate(spec, ["arc_easy"], limit=30, output_dir=None, cache=False)
-    _assert_same_samples(local, record, ["arc_easy"])
+            return True
+        return False
+
+    record = _run_through_a_fault(f"hf:{tiny_model}", cache, 30, lose_the_node, 400, ray_address=cluster.address,
+                                  replicas=3)
+    assert record.usage.adapter["executor"]["nodes"] == 3
 
 
 BOARD = """\
