@@ -85,8 +85,9 @@ class LocalRayCluster:
                 time.sleep(0.5)
         raise RuntimeError(f"the Ray head on port {self.port} did not come up")
 
-    def wait_for_nodes(self, count: int, timeout_s: float = 180) -> None:
-        """Until `count` nodes are alive (asked through a throwaway driver process)."""
+    def wait_for_nodes(self, count: int, timeout_s: float = 180, *, exactly: bool = False) -> None:
+        """Until `count` nodes are alive (`exactly`: no more either, so a lost node is known to be
+        dead), asked through a throwaway driver process."""
         probe = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
                  "print(sum(n['Alive'] for n in ray.nodes()))")
         deadline = time.monotonic() + timeout_s
@@ -94,10 +95,11 @@ class LocalRayCluster:
             done = subprocess.run([sys.executable, "-c", probe, self.address], capture_output=True, text=True,
                                   env=self.env, timeout=timeout_s)
             lines = done.stdout.strip().splitlines()
-            if lines and lines[-1].isdigit() and int(lines[-1]) >= count:
+            alive = int(lines[-1]) if lines and lines[-1].isdigit() else -1
+            if alive == count or (alive > count and not exactly):
                 return
             time.sleep(1)
-        raise RuntimeError(f"fewer than {count} Ray nodes came up at {self.address}")
+        raise RuntimeError(f"{'not exactly' if exactly else 'fewer than'} {count} Ray nodes alive at {self.address}")
 
     def stop(self) -> None:
         for process in reversed(self.groups):

@@ -117,14 +117,20 @@ def test_a_local_models_spec_goes_to_each_replica_unchanged() -> None:
 
 def test_merged_usage_sums_counters_and_recomputes_ratios() -> None:
     parts = [{"forward_passes": 3, "tokens_forwarded": 60, "unique_prefix_tokens": 30, "token_efficiency": 0.5,
-              "generation_decode_passes": 10, "generation_mean_rows": 2.0, "auto_batch_sizes": [8]},
+              "generation_decode_passes": 10, "generation_decode_rows": 20, "generation_mean_rows": 2.0,
+              "auto_batch_sizes": [8]},
              {"forward_passes": 5, "tokens_forwarded": 100, "unique_prefix_tokens": 90, "token_efficiency": 0.9,
-              "generation_decode_passes": 30, "generation_mean_rows": 4.0, "auto_batch_sizes": [4]}]
+              "generation_decode_passes": 30, "generation_decode_rows": 120, "generation_mean_rows": 4.0,
+              "auto_batch_sizes": [4]}]
     merged = _sum_counters(parts)
     assert (merged["forward_passes"], merged["tokens_forwarded"], merged["unique_prefix_tokens"]) == (8, 160, 120)
     assert merged["token_efficiency"] == 0.75  # 120 / 160, not 0.5 + 0.9
     assert merged["generation_mean_rows"] == 3.5  # 140 rows over 40 passes
     assert merged["auto_batch_sizes"] == [8]
+    # from the counters, not from the replicas' rounded ratios (whose weighted mean here is 0.6666)
+    rounded = _sum_counters([{"tokens_forwarded": 3, "unique_prefix_tokens": 1, "token_efficiency": 0.3333},
+                             {"tokens_forwarded": 6, "unique_prefix_tokens": 5, "token_efficiency": 0.8333}])
+    assert rounded["token_efficiency"] == round(6 / 9, 4) == 0.6667
     idle = _sum_counters([{"tokens_forwarded": 0, "token_efficiency": 1.0}] * 2)
     assert idle["token_efficiency"] == 1.0
 

@@ -78,6 +78,7 @@ class GenerationStats:
             "generation_token_efficiency": round(self.unique_prompt_tokens / forwarded, 4) if forwarded else 1.0,
             "generation_recomputed_tokens": self.recomputed_tokens,
             "generation_decode_passes": self.decode_passes,
+            "generation_decode_rows": self.decode_rows,
             "generation_mean_rows": round(self.decode_rows / self.decode_passes, 3) if self.decode_passes else 0.0,
             # rows keep their own keys/values unpadded: no pass attends to, or computes, padding
             "generation_padding_share": 0.0,

@@ -14,10 +14,12 @@ nothing twice.
 
 Faults: a replica whose process or node dies is restarted by Ray (`max_restarts`) wherever there
 is room; the shard it held goes back to the front of the queue for whichever replica is idle first,
-and the lost replica gets no shard until a ping says it is back (on a lost node with no room left
-elsewhere it may never be: the others finish the run). Shards already returned are never asked
-again. After `MAX_SHARD_ATTEMPTS` losses of one shard, or with every replica gone for good, the run
-stops with an error (everything returned so far is already cached).
+and the lost replica gets no shard until a ping says it is back. The ping is retried by Ray until
+the restarted replica has loaded the model, which can take a while; a replica not back within
+`REPLICA_RETURN_S` (on a lost node with no room left elsewhere it may never be) or that Ray gave up
+restarting is gone for good, and the others finish the run. Shards already returned are never
+asked again. After `MAX_SHARD_ATTEMPTS` losses of one shard, or with every replica gone for good,
+the run stops with an error (everything returned so far is already cached).
 
 Why not `ray.util.ActorPool`: it has no notion of a lost actor; resubmitting a shard on failure and
 counting it is the whole point here, and it takes a dozen lines of `ray.wait`.
@@ -44,6 +46,7 @@ from evalboard.requests import Capabilities, Prompt, Request, Response, RollingL
 INSTALL_HINT = "--executor ray needs Ray, which is not installed; install it with: pip install 'evalboard[ray]'"
 MAX_SHARD_ATTEMPTS = 6  # losses of one shard before the run gives up
 REPLICA_RESTARTS = 4
+REPLICA_RETURN_S = 600.0  # how long a lost replica may take to be placed again and load the model
 # Schemes whose model runs inside the replica (it needs the node's CPUs/GPUs); others call an API.
 LOCAL_MODEL_SCHEMES = frozenset({"hf", "vllm"})
 
@@ -235,11 +238,13 @@ def replica_spec(spec: ModelSpec, replicas: int) -> str:
     return ",".join([f"{spec.scheme}:{spec.target}", *(f"{key}={value}" for key, value in options.items())])
 
 
-# Ratios in a replica's usage, each with the counter it is a mean over: merged as a weighted mean.
-_RATIO_WEIGHTS = {"token_efficiency": "tokens_forwarded",
-                  "generation_token_efficiency": "generation_prompt_tokens_forwarded",
-                  "generation_mean_rows": "generation_decode_passes",
-                  "generation_padding_share": "generation_decode_passes"}
+# Ratios in a replica's usage, as (numerator, denominator, digits) counters of that usage: merged by
+# recomputing them over the summed counters (a weighted mean of the rounded ratios is off in the
+# last digit). A ratio without its counters (the padding share) is a mean weighted by decode passes.
+_RATIOS = {"token_efficiency": ("unique_prefix_tokens", "tokens_forwarded", 4),
+           "generation_token_efficiency": ("generation_unique_prompt_tokens", "generation_prompt_tokens_forwarded", 4),
+           "generation_mean_rows": ("generation_decode_rows", "generation_decode_passes", 3)}
+_WEIGHTED_RATIOS = {"generation_padding_share": "generation_decode_passes"}
 
 
 def _is_number(value: Any) -> bool:
@@ -251,11 +256,15 @@ def _sum_counters(parts: list[dict[str, Any]]) -> dict[str, Any]:
     total: dict[str, Any] = {}
     for part in parts:
         for key, value in part.items():
-            if key not in _RATIO_WEIGHTS and _is_number(value) and _is_number(total.get(key, 0)):
+            if key not in _RATIOS and key not in _WEIGHTED_RATIOS and _is_number(value) \
+                    and _is_number(total.get(key, 0)):
                 total[key] = total.get(key, 0) + value
             else:
                 total.setdefault(key, value)
-    for ratio, weight in _RATIO_WEIGHTS.items():
+    for ratio, (numerator, denominator, digits) in _RATIOS.items():
+        if ratio in total and _is_number(total.get(numerator)) and total.get(denominator):
+            total[ratio] = round(total[numerator] / total[denominator], digits)
+    for ratio, weight in _WEIGHTED_RATIOS.items():
         weighted = [(part[ratio], part.get(weight, 0)) for part in parts if _is_number(part.get(ratio))]
         if weighted and sum(w for _, w in weighted) > 0:
             total[ratio] = round(sum(r * w for r, w in weighted) / sum(w for _, w in weighted), 4)
@@ -276,8 +285,8 @@ class RayShardedModel(ModelAdapter):
         self._actors = [actor.remote(replica_spec(spec, placement.replicas), each, self._limits, sorted(rates))
                         for _ in range(placement.replicas)]
         self._model_inputs: dict[Prompt, str | None] = {}  # filled by every shard's answer
-        self._down: set[int] = set()  # replicas that lost a shard and have not answered a ping since
-        self._ping_failures: dict[int, int] = {}
+        self._down: dict[int, float] = {}  # replicas that lost a shard and have not answered a ping since: when
+        self._gone: set[int] = set()  # replicas that did not come back (Ray gave up, or not within REPLICA_RETURN_S)
         self.stats: dict[str, Any] = {"replicas": placement.replicas, "shard_size": placement.shard_size,
                                       "shards": 0, "shards_resubmitted": 0}
         try:
@@ -295,17 +304,15 @@ class RayShardedModel(ModelAdapter):
             raise UserError(f"the replicas of {spec.raw} do not load the same model (their fingerprints "
                             "differ): give every node the same weights, tokenizer and software")
 
+    def _ping(self, index: int) -> Any:
+        """A replica's `info`, retried by Ray while it restarts the replica (lost while loading, or
+        its node died): it returns once the replica is up, or fails once Ray has given up on it."""
+        return self._actors[index].info.options(max_task_retries=-1).remote()
+
     def _infos(self) -> list[dict[str, Any]]:
-        ray = self._ray
         infos: list[dict[str, Any]] = []
-        for actor in self._actors:
-            for attempt in range(MAX_SHARD_ATTEMPTS):
-                try:
-                    info = ray.get(actor.info.remote())
-                    break
-                except ray.exceptions.RayActorError:  # lost while loading: Ray restarts it
-                    if attempt == MAX_SHARD_ATTEMPTS - 1:
-                        raise
+        for index in range(len(self._actors)):
+            info = self._ray.get(self._ping(index))
             if info.get("failure") is not None:
                 raise info["failure"]
             infos.append(info)
@@ -328,18 +335,19 @@ class RayShardedModel(ModelAdapter):
 
     def _ask_a_replica(self, method: str, *args: Any) -> Any:
         ray = self._ray
-        for actor in self._actors[:-1]:
+        *others, last = [actor for index, actor in enumerate(self._actors) if index not in self._gone] or self._actors
+        for actor in others:
             try:
                 return ray.get(getattr(actor, method).remote(*args))
             except ray.exceptions.RayActorError:
                 continue  # lost: the next one answers
-        return ray.get(getattr(self._actors[-1], method).remote(*args))
+        return ray.get(getattr(last, method).options(max_task_retries=-1).remote(*args))
 
     def usage_summary(self) -> dict[str, Any]:
         ray = self._ray
         parts = []
         for index, actor in enumerate(self._actors):
-            if index in self._down:
+            if index in self._down or index in self._gone:
                 continue  # lost: its counters went with it (its answers did not), and it may not come back
             try:
                 parts.append(ray.get(actor.usage.remote(), timeout=60))
@@ -355,10 +363,9 @@ class RayShardedModel(ModelAdapter):
         size = self.placement.shard_size
         todo = deque((start, list(requests[start:start + size])) for start in range(0, len(requests), size))
         lost: dict[int, int] = {}
-        idle = set(range(len(self._actors))) - self._down
+        idle = set(range(len(self._actors))) - set(self._down) - self._gone
         running: dict[Any, tuple[int, int, list[Request]]] = {}
-        pings: dict[Any, int] = {}  # a down replica's `info` call: it returns once the replica is back
-        ping_at = {index: 0.0 for index in self._down}  # when to ping a down replica (again)
+        pings = {self._ping(index): index for index in self._down}  # each returns once its replica is back
         try:
             while todo or running:
                 for index in sorted(idle):
@@ -367,23 +374,16 @@ class RayShardedModel(ModelAdapter):
                     idle.discard(index)
                     start, shard = todo.popleft()
                     running[self._actors[index].answer.remote(kind, shard)] = (index, start, shard)
-                now = time.monotonic()
-                for index, when in list(ping_at.items()):
-                    if when <= now:
-                        del ping_at[index]
-                        pings[self._actors[index].info.remote()] = index
-                if not running and not pings and not ping_at:
+                self._give_up_on_late_replicas(pings)
+                if not running and not pings:
                     raise RuntimeError(f"every replica of {self.spec.raw} was lost on the Ray cluster and Ray "
                                        "could not restart one; the answers received so far are cached, a rerun "
                                        "asks only for the rest")
-                if not running and not pings:
-                    time.sleep(max(0.0, min(ping_at.values()) - now))
-                    continue
                 ready, _ = ray.wait([*running, *pings], num_returns=1, timeout=1.0)
                 if not ready:
                     continue
                 if ready[0] in pings:
-                    self._ping_returned(ready[0], pings.pop(ready[0]), idle, ping_at)
+                    self._ping_returned(ready[0], pings.pop(ready[0]), idle)
                     continue
                 index, start, shard = running.pop(ready[0])
                 try:
@@ -401,8 +401,8 @@ class RayShardedModel(ModelAdapter):
                                            "received so far are cached, a rerun asks only for the rest") from None
                     self.stats["shards_resubmitted"] += 1
                     todo.appendleft((start, shard))
-                    self._down.add(index)
-                    ping_at[index] = time.monotonic()
+                    self._down[index] = time.monotonic()
+                    pings[self._ping(index)] = index
                     continue
                 idle.add(index)
                 self.stats["shards"] += 1
@@ -414,19 +414,26 @@ class RayShardedModel(ModelAdapter):
             for ref in [*running, *pings]:
                 ray.cancel(ref, force=False)
 
-    def _ping_returned(self, ping: Any, index: int, idle: set[int], ping_at: dict[int, float]) -> None:
-        """Back: idle again. A ping that failed may have reached the replica before Ray knew it was
-        dead (pinged again in 2 s), or found it gone for good once Ray gave up restarting it."""
+    def _ping_returned(self, ping: Any, index: int, idle: set[int]) -> None:
+        """Back: idle again. A ping that failed even with Ray's retries found the replica gone for
+        good (Ray gave up restarting it), as does one that says the restarted replica could not load
+        the model: the others carry on."""
         try:
-            self._ray.get(ping)
-        except self._ray.exceptions.RayActorError:
-            self._ping_failures[index] = self._ping_failures.get(index, 0) + 1
-            if self._ping_failures[index] <= REPLICA_RESTARTS + 1:
-                ping_at[index] = time.monotonic() + 2.0
-            return  # else gone for good: the others carry on
-        self._ping_failures.pop(index, None)
-        self._down.discard(index)
-        idle.add(index)
+            back = self._ray.get(ping).get("failure") is None  # restarted where it could not load: gone too
+        except self._ray.exceptions.RayError:
+            back = False
+        self._down.pop(index, None)
+        (idle if back else self._gone).add(index)
+
+    def _give_up_on_late_replicas(self, pings: dict[Any, int]) -> None:
+        """A replica not back within REPLICA_RETURN_S of its loss (no room to place it again) is gone."""
+        now = time.monotonic()
+        for ping, index in list(pings.items()):
+            if now - self._down[index] > REPLICA_RETURN_S:
+                self._ray.cancel(ping, force=False)
+                del pings[ping]
+                self._gone.add(index)
+                self._down.pop(index, None)
 
     def loglikelihood(self, requests: Sequence[Any], on_result: ResultCallback) -> None:
         self._answer("loglikelihood", requests, on_result)
@@ -440,10 +447,10 @@ class RayShardedModel(ModelAdapter):
     def close(self) -> None:
         ray = self._ray
         actors, self._actors = getattr(self, "_actors", []), []
-        down: set[int] = getattr(self, "_down", set())
+        lost = {*getattr(self, "_down", {}), *getattr(self, "_gone", set())}
         for index, actor in enumerate(actors):  # a vLLM replica stops its server; then the actor goes
             try:
-                if index not in down:  # a lost one may never be placed again: nothing to wait for
+                if index not in lost:  # a lost one may never be placed again: nothing to wait for
                     ray.get(actor.close.remote(), timeout=60)
             except (ray.exceptions.RayError, TimeoutError):
                 pass
