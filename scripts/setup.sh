@@ -31,6 +31,7 @@ if [ "$with_tests" = 1 ]; then
   "${pip[@]}" install -r requirements/lint.txt
   "${pip[@]}" install -r requirements/ray.txt  # the `ray` extra: --executor ray is tested on a real cluster
   bash scripts/install_sandbox.sh
+  bash scripts/install_runtimes.sh  # MultiPL-E's languages, run in the same sandbox
   [ -f scripts/install_browser.sh ] && bash scripts/install_browser.sh
   [ -f scripts/install_vllm.sh ] && bash scripts/install_vllm.sh
 fi

@@ -81,7 +81,7 @@ _SIGNAL_NOTES = {
 # Request header: program size, argument size, token, mode, then (soft, hard) for each of the
 # server's _RLIMITS. The argument: preloaded modules (comma-separated), then one line per argument.
 _HEADER = struct.Struct("!QI32sB12q")
-_MODES = ("main", "exec", "candidate", "checker", "argv")
+_MODES = ("main", "exec", "candidate", "checker", "argv", "checker_argv")
 _REPLY = struct.Struct("!i?")  # exit code (128 + signal if killed), sandbox back to its initial state
 _READY = b"R"
 _START_TIMEOUT_S = 30.0  # for bwrap and the server to come up; the program's own clock starts after
@@ -147,6 +147,9 @@ class SandboxLimits:
 
 # The checker runs trusted test code, so it needs little: no processes of its own, small files.
 CHECKER_LIMITS = SandboxLimits(memory_mb=512, max_processes=4, max_file_mb=1, tmp_mb=4, shm_mb=1)
+# A checker in another language's runtime: a program's memory (node reserves much address space)
+# and processes (a shell's command substitutions fork), still small files.
+RUNTIME_CHECKER_LIMITS = SandboxLimits(max_file_mb=1, tmp_mb=8, shm_mb=1)
 
 
 # --- finding the pieces -----------------------------------------------------------------------
@@ -799,6 +802,10 @@ class CheckedProgram:
     that function; the program passes if and only if the checker runs to its end and exits 0.
     `runtime`, if given, is the argv that runs a program in another language ("{program}" stands
     for the program's file); that program must then speak the call protocol on fds 3 and 4 itself.
+    `checker_runtime`, if given, runs the checker in another language's runtime too (a benchmark's
+    tests written in the program's language, e.g. MultiPL-E's, with the entry point bound to that
+    language's proxy); the program passes if and only if that trusted process exits 0. The two
+    sides then speak that language's own encoding (execution/languages/) over the same pipes.
     """
 
     program: str
@@ -808,6 +815,7 @@ class CheckedProgram:
     # Standard modules that each side imports anyway: imported once per sandbox, before the fork.
     preload: tuple[str, ...] = ()
     checker_preload: tuple[str, ...] = ()
+    checker_runtime: tuple[str, ...] = ()
 
 
 _DRIVER_MODULES = ("json", "traceback")  # what the drivers of both sides import
@@ -838,7 +846,10 @@ def _run_checked(program_box: _Sandbox, checker_box: _Sandbox, check: CheckedPro
         program_request = _Request(check.program, "argv", tuple(check.runtime))
     else:
         program_request = _Request(check.program, "candidate", (check.entry_point,), (*_DRIVER_MODULES, *check.preload))
-    checker_request = _Request(check.checker, "checker", (), (*_DRIVER_MODULES, *check.checker_preload))
+    if check.checker_runtime:
+        checker_request = _Request(check.checker, "checker_argv", tuple(check.checker_runtime))
+    else:
+        checker_request = _Request(check.checker, "checker", (), (*_DRIVER_MODULES, *check.checker_preload))
     start = time.monotonic()
     deadline = start + limits.timeout_s
     streams = {out_r: out, err_r: err, cout_r: check_out, cerr_r: check_err}
@@ -890,12 +901,14 @@ def run_checked(checks: Sequence[CheckedProgram], workers: int, *, limits: Sandb
                 checker_limits: SandboxLimits | None = None) -> list[SandboxResult]:
     """Run each program against its checker (see CheckedProgram), `workers` pairs of sandboxes at a
     time; results in order. `limits` are the program's (its timeout covers the whole exchange);
-    the checker's default to CHECKER_LIMITS with the same timeout."""
+    the checker's default to CHECKER_LIMITS (RUNTIME_CHECKER_LIMITS for checkers in another
+    language) with the same timeout."""
     tools = require_sandbox()
     if not checks:
         return []
     limits = limits or SandboxLimits()
-    checker_limits = checker_limits or replace(CHECKER_LIMITS, timeout_s=limits.timeout_s)
+    default = RUNTIME_CHECKER_LIMITS if any(check.checker_runtime for check in checks) else CHECKER_LIMITS
+    checker_limits = checker_limits or replace(default, timeout_s=limits.timeout_s)
     workers = affordable_workers(min(workers, len(checks)), limits.memory_mb + checker_limits.memory_mb)
     programs, checkers = _SandboxPool(tools, limits), _SandboxPool(tools, checker_limits)
 

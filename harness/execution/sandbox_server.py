@@ -17,6 +17,8 @@ Modes (the header's mode byte):
              a proxy whose calls go over the channel to the candidate's sandbox
   argv       exec the argument's argv (NUL-separated; "{program}" is the program's path): a
              program in another language, e.g. a candidate that speaks the call protocol itself
+  checker_argv  trusted test code in another language's runtime (argv as for argv), run as a child
+             of this trusted driver, which writes the end-of-run token only if it exited 0
 For plain runs the end-of-run token reaches stdout only if the program ran to its end, so an
 honest program's early sys.exit(0) is not mistaken for completion; the program could read it (it
 lives in this process), so it is not a verdict. Checked runs take their verdict from the checker's
@@ -239,7 +241,10 @@ def _evalboard_serve(control_fd):
 
 def _evalboard_driver(mode, token, arguments):
     if mode == "argv":
+        os.write(1, START_MARK)
         _exec_argv(arguments)
+    if mode == "checker_argv":
+        _run_checker_argv(arguments, token)
     path = PROGRAM_PATH
     with open(path, encoding="utf-8") as f:
         source = f.read()
@@ -278,13 +283,24 @@ def _run_checker(source, token):
     os._exit(code)
 
 
+def _run_checker_argv(arguments, token):
+    # Trusted test code in another runtime: its exit status is the verdict, read here, outside it.
+    os.write(1, START_MARK)
+    pid = os.fork()
+    if pid == 0:
+        _exec_argv(arguments)
+    code = _exit_code(os.waitpid(pid, 0)[1])
+    if code == 0:
+        os.write(1, b"\n" + token + b"\n")
+    os._exit(code)
+
+
 def _exec_argv(arguments):
     # Another runtime: it gets the same descriptors, limits and session; signals ignored by Python
     # (SIGPIPE, SIGXFSZ) would stay ignored across exec, so they go back to their defaults.
     for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):
         _signal.signal(sig, _signal.SIG_DFL)
     argv = [PROGRAM_PATH if arg == "{program}" else arg for arg in arguments]
-    os.write(1, START_MARK)
     try:
         os.execv(argv[0], argv)
     except OSError as e:
