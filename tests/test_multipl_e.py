@@ -23,38 +23,51 @@ CODES = {"javascript": "js", "lua": "lua", "ruby": "rb", "php": "php", "perl": "
 pytestmark = [pytest.mark.skipif(not SHARED.is_dir(), reason=f"MultiPL-E's items are not at {SHARED}"),
               pytest.mark.skipif(find_sandbox_python() is None, reason="no sandbox Python")]
 
-# (completion of HumanEval_0 has_close_elements, of HumanEval_30 get_positive), right then wrong
+# completions of HumanEval_0 has_close_elements (a bool), HumanEval_30 get_positive (a list) and
+# HumanEval_12 longest (a string, or the language's None for no strings), right and wrong
 RIGHT = {
     "javascript": ("  for (let i = 0; i < numbers.length; i++)\n    for (let j = 0; j < i; j++)\n"
                    "      if (Math.abs(numbers[i] - numbers[j]) < threshold) return true;\n  return false;\n}\n",
-                   "  return l.filter((x) => x > 0);\n}\n"),
+                   "  return l.filter((x) => x > 0);\n}\n",
+                   "  let best;\n  for (const s of strings) if (best === undefined || s.length > best.length) best = s;\n"
+                   "  return best;\n}\n"),
     "lua": ("  for i = 1, #numbers do\n    for j = 1, i - 1 do\n"
             "      if math.abs(numbers[i] - numbers[j]) < threshold then return true end\n    end\n  end\n"
             "  return false\nend\n",
-            "  local out = {}\n  for _, x in ipairs(l) do if x > 0 then out[#out + 1] = x end end\n  return out\nend\n"),
+            "  local out = {}\n  for _, x in ipairs(l) do if x > 0 then out[#out + 1] = x end end\n  return out\nend\n",
+            "  local best = nil\n  for _, s in ipairs(strings) do if best == nil or #s > #best then best = s end end\n"
+            "  return best\nend\n"),
     "ruby": ("  numbers.combination(2).any? { |a, b| (a - b).abs < threshold }\nend\n",
-             "  l.select { |x| x > 0 }\nend\n"),
+             "  l.select { |x| x > 0 }\nend\n",
+             "  best = nil\n  strings.each { |s| best = s if best.nil? || s.length > best.length }\n  best\nend\n"),
     "php": ("  foreach ($numbers as $i => $a)\n    foreach ($numbers as $j => $b)\n"
             "      if ($i < $j && abs($a - $b) < $threshold) return true;\n  return false;\n}\n",
-            "  return array_values(array_filter($l, fn($x) => $x > 0));\n}\n"),
+            "  return array_values(array_filter($l, fn($x) => $x > 0));\n}\n",
+            "  $best = null;\n  foreach ($strings as $s) if ($best === null || strlen($s) > strlen($best)) $best = $s;\n"
+            "  return $best;\n}\n"),
     "perl": ("  for my $i (0 .. $#$numbers) {\n    for my $j (0 .. $i - 1) {\n"
              "      return 1 if abs($numbers->[$i] - $numbers->[$j]) < $threshold;\n    }\n  }\n  return \"\";\n}\n",
-             "  return [grep { $_ > 0 } @$l];\n}\n"),
+             "  return [grep { $_ > 0 } @$l];\n}\n",
+             "  my $best;\n  for my $s (@$strings) { $best = $s if !defined($best) || length($s) > length($best); }\n"
+             "  return $best;\n}\n"),
     "bash": ("  local -a xs=($1)\n  local i j\n  for ((i = 0; i < ${#xs[@]}; i++)); do\n"
              "    for ((j = 0; j < i; j++)); do\n"
              "      if awk -v a=\"${xs[i]}\" -v b=\"${xs[j]}\" -v t=\"$2\" "
              "'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d < t) }'; then echo true; return; fi\n"
              "    done\n  done\n  echo false",
-             "  local x out=()\n  for x in $1; do if [[ $x -gt 0 ]]; then out+=(\"$x\"); fi; done\n  echo \"${out[*]}\""),
+             "  local x out=()\n  for x in $1; do if [[ $x -gt 0 ]]; then out+=(\"$x\"); fi; done\n  echo \"${out[*]}\"",
+             "  local s best= found=\n  for s in $1; do if [[ -z $found || ${#s} -gt ${#best} ]]; then best=$s; found=1; fi; done\n"
+             "  if [[ -z $found ]]; then echo None; else echo \"$best\"; fi"),
 }
 WRONG = {
-    "javascript": ("  return numbers.length > 5;\n}\n", "  return l;\n}\n"),
-    "lua": ("  return #numbers > 5\nend\n", "  return l\nend\n"),
-    "ruby": ("  numbers.length > 5\nend\n", "  l\nend\n"),
+    "javascript": ("  return numbers.length > 5;\n}\n", "  return l;\n}\n", "  return strings[strings.length - 1];\n}\n"),
+    "lua": ("  return #numbers > 5\nend\n", "  return l\nend\n", "  return strings[#strings]\nend\n"),
+    "ruby": ("  numbers.length > 5\nend\n", "  l\nend\n", "  strings.last\nend\n"),
     # keys kept by array_filter: the values are right, but `!==` compares keys too
-    "php": ("  return count($numbers) > 5;\n}\n", "  return array_filter($l, fn($x) => $x > 0);\n}\n"),
-    "perl": ("  return scalar(@$numbers) > 5 ? 1 : \"\";\n}\n", "  return $l;\n}\n"),
-    "bash": ("  echo true", "  echo \"$1\""),
+    "php": ("  return count($numbers) > 5;\n}\n", "  return array_filter($l, fn($x) => $x > 0);\n}\n",
+            "  return $strings ? $strings[count($strings) - 1] : null;\n}\n"),
+    "perl": ("  return scalar(@$numbers) > 5 ? 1 : \"\";\n}\n", "  return $l;\n}\n", "  return $strings->[-1];\n}\n"),
+    "bash": ("  echo true", "  echo \"$1\"", "  local s last=None\n  for s in $1; do last=$s; done\n  echo \"$last\""),
 }
 # completions of HumanEval_0 that try to pass without being right
 CHEATS = {
@@ -93,12 +106,13 @@ def _problems(language: str) -> dict[str, dict[str, Any]]:
 def test_right_solutions_pass_and_wrong_ones_fail_in_each_language(language: str) -> None:
     problems = _problems(language)
     cases = []
-    for name, right, wrong in zip(("has_close_elements", "get_positive"), RIGHT[language], WRONG[language]):
+    for name, right, wrong in zip(("has_close_elements", "get_positive", "longest"), RIGHT[language], WRONG[language],
+                                  strict=True):
         cases += [(name, right, True), (name, wrong, False)]
     cases += [("has_close_elements", cheat, False) for cheat in CHEATS[language].values()]
     checks = [multipl_e.checked(problems[name], completion) for name, completion, _ in cases]
     results = run_checked(checks, workers=2, limits=SandboxLimits(timeout_s=30))
-    labels = ["right", "wrong"] * 2 + list(CHEATS[language])
+    labels = ["right", "wrong"] * 3 + list(CHEATS[language])
     for label, (name, _, should_pass), result in zip(labels, cases, results):
         assert result.passed == should_pass, (language, name, label, result)
         assert result.status == ("passed" if should_pass else "failed"), (language, name, label, result)
