@@ -9,7 +9,7 @@ run:
 	bash scripts/setup.sh
 	.venv/bin/evalboard quickstart
 
-# The test suite (installs the sandbox, a headless browser and vLLM-on-CPU first).
+# The test suite (installs the sandbox, MultiPL-E's language runtimes, a headless browser and vLLM-on-CPU first).
 test:
 	bash scripts/setup.sh --test
 	bash scripts/lint.sh
