@@ -119,7 +119,6 @@ class Language:
     proxy: str  # before the tests: `{entry_point}` bound to the proxy
     opening: str = ""  # what a file must start with (PHP's open tag)
     library_probe: tuple[str, ...] = ()  # arguments that fail unless the test library is installed
-
     launcher: str = ""  # a bash script that execs the runtime ("$0": the runtime, "$1": the program)
 
     def argv(self) -> tuple[str, ...]:
@@ -130,12 +129,17 @@ class Language:
 
     def checked(self, program: str, entry_point: str, tests: str) -> CheckedProgram:
         """The program (with the channel's serving side) against `tests` (with the proxy)."""
-        channel = (_CHANNELS / self.channel).read_text(encoding="utf-8")
+        channel = _channel_source(self.channel)
         argv = self.argv()
         program_side = program + "\n" + channel + "\n" + self.serve.replace("{entry_point}", entry_point) + "\n"
         checker_side = (self.opening + channel + "\n" + self.proxy.replace("{entry_point}", entry_point) + "\n"
                         + tests)
         return CheckedProgram(program_side, entry_point, checker_side, runtime=argv, checker_runtime=argv)
+
+
+@functools.cache
+def _channel_source(name: str) -> str:
+    return (_CHANNELS / name).read_text(encoding="utf-8")
 
 
 def _bash() -> str:
