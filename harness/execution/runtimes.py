@@ -31,11 +31,16 @@ class Runtime:
     driver: str  # appended to the program; `{entry_point}` is replaced by the function's name
 
     def argv(self) -> tuple[str, ...]:
-        path = shutil.which(self.executable)
-        if path is None:
-            raise UserError(f"{self.name} programs need `{self.executable}`, which is not installed "
-                            f"(Debian: apt-get install -y {self.executable})")
-        return (path, *self.arguments)
+        return (_executable(self.name, self.executable, f"(Debian: apt-get install -y {self.executable})"),
+                *self.arguments)
+
+
+def _executable(language: str, executable: str, hint: str) -> str:
+    """`executable`'s path on PATH, or one line saying that `language`'s programs need it and how to get it."""
+    path = shutil.which(executable)
+    if path is None:
+        raise UserError(f"{language} programs need `{executable}`, which is not installed {hint}")
+    return path
 
 
 # Values: JSON numbers, strings, booleans, null, arrays; {"tuple": [...]} arrives as an array,
@@ -124,7 +129,8 @@ class Language:
     def argv(self) -> tuple[str, ...]:
         runtime = _installed(self)
         if self.launcher:
-            return (_bash(), "-c", self.launcher, runtime, "{program}")
+            return (_executable(self.name, "bash", "(Debian: apt-get install -y bash)"), "-c", self.launcher,
+                    runtime, "{program}")
         return (runtime, "{program}")
 
     def checked(self, program: str, entry_point: str, tests: str) -> CheckedProgram:
@@ -142,20 +148,11 @@ def _channel_source(name: str) -> str:
     return (_CHANNELS / name).read_text(encoding="utf-8")
 
 
-def _bash() -> str:
-    path = shutil.which("bash")
-    if path is None:
-        raise UserError("running this language's programs needs `bash` (Debian: apt-get install -y bash)")
-    return path
-
-
 @functools.cache
 def _installed(language: Language) -> str:
     """The runtime's path, once its test library is known to load; else one line naming the packages."""
     hint = f"(Debian: apt-get install -y {' '.join(language.packages)}, or bash scripts/install_runtimes.sh)"
-    path = shutil.which(language.executable)
-    if path is None:
-        raise UserError(f"{language.name} programs need `{language.executable}`, which is not installed {hint}")
+    path = _executable(language.name, language.executable, hint)
     if language.library_probe:
         probe = subprocess.run([path, *language.library_probe], capture_output=True, timeout=60, check=False)
         if probe.returncode != 0:
