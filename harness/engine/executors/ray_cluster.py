@@ -422,8 +422,11 @@ class RayShardedModel(ModelAdapter):
             back = self._ray.get(ping).get("failure") is None  # restarted where it could not load: gone too
         except self._ray.exceptions.RayError:
             back = False
-        self._down.pop(index, None)
-        (idle if back else self._gone).add(index)
+        if back:
+            self._down.pop(index, None)
+            idle.add(index)
+        else:
+            self._write_off(index)
 
     def _give_up_on_late_replicas(self, pings: dict[Any, int]) -> None:
         """A replica not back within REPLICA_RETURN_S of its loss (no room to place it again) is gone."""
@@ -432,8 +435,12 @@ class RayShardedModel(ModelAdapter):
             if now - self._down[index] > REPLICA_RETURN_S:
                 self._ray.cancel(ping, force=False)
                 del pings[ping]
-                self._gone.add(index)
-                self._down.pop(index, None)
+                self._write_off(index)
+
+    def _write_off(self, index: int) -> None:
+        """Gone for good: no more shards or pings, and nothing asked of it at the end."""
+        self._down.pop(index, None)
+        self._gone.add(index)
 
     def loglikelihood(self, requests: Sequence[Any], on_result: ResultCallback) -> None:
         self._answer("loglikelihood", requests, on_result)
