@@ -26,6 +26,7 @@ from evalboard.leaderboard.runs import (
     SUPERSEDED,
     Column,
     ModelInfo,
+    start_order,
 )
 from evalboard.leaderboard.table import Cell, average, averaged_columns, board_columns, cell_grid, higher_is_better
 from evalboard.records.run_record import MetricResult, RunRecord, SampleLine, TaskResult
@@ -277,8 +278,7 @@ def _model_views(board: Board, model_anchor: dict[str, str], runs_by_id: dict[st
                 "samples": samples, "subtasks": _subtask_table(entry),
             })
         runs = []
-        # newest first, by start time: two runs started in the same second have ids that sort by their hash
-        for run_id in sorted(info.run_ids, key=lambda i: (runs_by_id[i].created_at, i), reverse=True):
+        for run_id in sorted(info.run_ids, key=lambda i: start_order(runs_by_id[i]), reverse=True):  # newest first
             run = runs_by_id[run_id]
             runs.append({
                 "run_id": run_id, "created_at": run.created_at,

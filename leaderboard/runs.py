@@ -220,6 +220,12 @@ def _usage_figures(records: list[RunRecord]) -> tuple[float | None, float | None
     return per_1k, _weighted_mean(latencies), throughput
 
 
+def start_order(run: RunRecord) -> tuple[str, str]:
+    """Runs in the order they started; the id breaks ties only (two runs started in the same second
+    have ids that sort by their random hash)."""
+    return run.created_at, run.run_id
+
+
 def model_infos(cells: pd.DataFrame, runs: Sequence[RunRecord]) -> dict[str, ModelInfo]:
     """One ModelInfo per model label, from its newest run and the runs behind its current cells."""
     by_id = {r.run_id: r for r in runs}
@@ -231,8 +237,7 @@ def model_infos(cells: pd.DataFrame, runs: Sequence[RunRecord]) -> dict[str, Mod
         open_weights = info.get("open_weights")
         parameters = info.get("parameters")
         shown = group[group["status"].isin([CURRENT, DIFFERS])]["run_id"].unique()
-        per_1k, latency, throughput = _usage_figures(sorted((by_id[r] for r in shown),
-                                                            key=lambda run: (run.created_at, run.run_id)))
+        per_1k, latency, throughput = _usage_figures(sorted((by_id[r] for r in shown), key=start_order))
         infos[str(label)] = ModelInfo(
             label=str(label),
             spec=model.spec,
