@@ -31,6 +31,12 @@ def to_docs(rows: list[dict[str, Any]], source_format: str) -> list[dict[str, An
              "entry_point": re.sub(r"^HumanEval_\d+_", "", row["name"])} for row in rows]
 
 
+def check_ready(docs: Sequence[Mapping[str, Any]]) -> None:
+    """Each language's runtime and test library, looked up before any completion is generated."""
+    for language in sorted({_LANGUAGE_OF[doc["language"]] for doc in docs}):
+        LANGUAGES[language].argv()
+
+
 def checked(doc: Mapping[str, Any], completion: str) -> CheckedProgram:
     tests, closing = doc["tests"], ""
     if tests.startswith("}"):  # Bash: the function's closing brace, cut off by the stop sequence

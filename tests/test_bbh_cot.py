@@ -117,3 +117,16 @@ def test_answers_and_scores_are_lm_evals(ours):
             assert {k: answers[0] for k, answers in ours.formulation.filtered([response]).items()} == filtered
             assert ours.formulation.score(doc, [Response(text=response)]) == expected, (subtask, response)
         assert ours.formulation.score(doc, [Response(text=responses[-1])])[KEY] == 1.0
+
+
+def test_each_subtask_is_an_lm_eval_named_task_reading_the_groups_folder(ours, tmp_path_factory) -> None:
+    specs = discover_tasks()
+    members = sorted(name for name, spec in specs.items() if spec.subtask_of == "bbh_cot_fewshot")
+    assert members == [f"bbh_cot_fewshot_{subtask}" for subtask in SUBTASKS]
+    # the member reads DIR/bbh_cot_fewshot/navigate/test.jsonl, the group's local layout
+    navigate = prepare_task(specs["bbh_cot_fewshot_navigate"],
+                            TaskOptions(limit=5, data_dir=_data_dir(str(tmp_path_factory.mktemp("bbh")))))
+    choose_formulation(navigate, Capabilities(loglikelihood=False, generate=True, chat=False), "test")
+    in_group = [doc for doc in ours.docs if doc["subtask"] == "navigate"][:5]
+    assert navigate.docs == in_group and len(in_group) == 5
+    assert [navigate.requests(doc) for doc in navigate.docs] == [ours.requests(doc) for doc in in_group]

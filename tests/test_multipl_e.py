@@ -137,6 +137,20 @@ def test_a_missing_runtime_is_one_line_naming_its_package() -> None:
         missing.argv()
 
 
+def test_a_missing_runtime_is_refused_before_the_model_is_loaded(tmp_path: Path, monkeypatch) -> None:
+    import dataclasses
+
+    import evalboard
+
+    monkeypatch.setitem(LANGUAGES, "lua", dataclasses.replace(LANGUAGES["lua"], executable="lua-not-installed"))
+    (tmp_path / "data" / "multiple_lua").mkdir(parents=True)
+    (tmp_path / "data" / "multiple_lua" / "test.jsonl").symlink_to(SHARED / "humaneval-lua-reworded.jsonl")
+    # the model does not exist: the runtime's line, not the model's, shows the check came first
+    with pytest.raises(UserError, match=r"^Lua programs need `lua-not-installed`, which is not installed"):
+        evalboard.evaluate(f"hf:{tmp_path / 'no-such-model'}", ["multiple_lua"], limit=2, output_dir=None,
+                           cache=False, data_dir=tmp_path / "data", allow_code_execution=True)
+
+
 def test_the_task_runs_end_to_end_with_a_data_dir(tmp_path: Path, tiny_model: Path) -> None:
     import evalboard
 

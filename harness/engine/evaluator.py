@@ -48,7 +48,7 @@ from evalboard.taskdef.prepared import (
     ignored_generation_options,
     prepare_task,
 )
-from evalboard.taskdef.registry import discover_tasks, resolve_task_names
+from evalboard.taskdef.registry import discover_tasks, has_hook, hook, resolve_task_names
 from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
@@ -242,6 +242,9 @@ def run_evaluation(config: RunConfig) -> RunRecord:
         check_writable(config.output_dir)
     model_spec = ModelSpec.parse(config.model)
     tasks = [prepare_task(specs[name], config.options) for name in names]  # data before the model
+    for task in tasks:  # and what scoring needs (a language's runtime), so no answer waits on it
+        if has_hook(task.spec, "check_ready"):
+            hook(task.spec, "check_ready")(task.docs)
 
     cache = ResponseCache(config.cache_path)
     adapter = open_model(config.executor, model_spec, config.adapter_settings)

@@ -266,8 +266,13 @@ def _read_local(directory: Path, task: str, split: str, configs: tuple[str, ...]
         import pyarrow.parquet as pq
 
         return pq.read_table(base / f"{split}.parquet").to_pylist()
+    return _read_config_files(base, split, configs)
+
+
+def _read_config_files(base: Path, split: str, configs: tuple[str, ...]) -> list[Row] | None:
+    """One file per Hub config (BBH's 27 subtasks), BASE/<config>/<split>.jsonl, each row tagged
+    with its config as the Hub's are; None unless every config has its file."""
     if configs and all((base / config / f"{split}.jsonl").is_file() for config in configs):
-        # one file per Hub config (BBH's 27 subtasks): DIR/<task>/<config>/<split>.jsonl, tagged as the Hub's
         return [{**row, "_config": config} for config in configs for row in _read_jsonl(base / config / f"{split}.jsonl")]
     return None
 
@@ -308,13 +313,20 @@ def load_split(
     choice: DataSourceChoice,
     local_dir: Path | None,
     task_dir: Path | None = None,
+    group: str | None = None,
 ) -> LoadedSplit:
     """Rows of one split, from the first source that has them (--data-dir, the task's own
-    `data_files` beside its file, offline package, hub)."""
+    `data_files` beside its file, offline package, hub). A group's member (`group`: the group's
+    name) also finds its config's file in the group's local folder, DIR/<group>/<config>/."""
     if local_dir is not None:
-        rows = _read_local(local_dir, task, split, data.hub.configs if data.hub else ())
+        configs = data.hub.configs if data.hub else ()
+        rows = _read_local(local_dir, task, split, configs)
         if rows is not None:
             return LoadedSplit(rows, "hub", f"local:{local_dir / task / split}")
+        if group:  # a member's config in its group's folder
+            rows = _read_config_files(local_dir / group, split, configs)
+            if rows is not None:
+                return LoadedSplit(rows, "hub", f"local:{local_dir / group / '+'.join(configs) / split}")
         loaded = load_split(task, data, split, choice, None, task_dir)
         logger.warning("warning: --data-dir %s has no file for task %s split %s (looked for %s.jsonl, "
                        "%s.jsonl.gz, %s/ and %s.parquet there); using %s instead", local_dir, task, split,

@@ -128,7 +128,7 @@ def load_docs(spec: TaskSpec, split: str, options: TaskOptions) -> tuple[list[Do
     else the rows as they are (a row's `id`, or its position, identifies it)."""
     try:
         loaded = load_split(spec.name, spec.data, split, options.data_source, options.data_dir,
-                            spec.source_file.parent)
+                            spec.source_file.parent, spec.subtask_of)
     except UserError as exc:
         if not spec.data.data_file(split):
             raise
