@@ -55,19 +55,32 @@ def task_requests(name: str, limit: int, capabilities: Any, max_new_tokens: int 
     return requests  # type: ignore[return-value]
 
 
-def run_ours(adapter: Any, requests: list[GenerateRequest]) -> tuple[list[str], tuple[float, float], float]:
-    """(texts, (wall, CPU) seconds, MiB the run added to the process's peak resident memory)."""
+def run_ours(adapter: Any, requests: list[GenerateRequest]) -> tuple[list[str], tuple[float, float], float, list[int]]:
+    """(texts, (wall, CPU) seconds, MiB the run added to the process's peak resident memory, new
+    tokens per request)."""
     texts: dict[int, str] = {}
+    new_tokens: dict[int, int] = {}
 
     def keep(index: int, response: Response) -> None:
         texts[index] = response.text or ""
+        new_tokens[index] = response.usage.output_tokens
 
     _reset_peak()
     resident = _rss_mib("VmRSS")
     began, cpu = time.perf_counter(), time.process_time()
     adapter.generate(requests, keep)
     seconds = (time.perf_counter() - began, time.process_time() - cpu)
-    return [texts[i] for i in range(len(requests))], seconds, _rss_mib("VmHWM") - resident
+    order = range(len(requests))
+    return [texts[i] for i in order], seconds, _rss_mib("VmHWM") - resident, [new_tokens[i] for i in order]
+
+
+def padded_batch_steps(adapter: Any, requests: list[GenerateRequest], new_tokens: list[int], batch_size: int) -> int:
+    """Decoding steps of a batcher that waits for each batch's longest answer, with lm-eval's
+    batches (requests sorted by prompt length, longest first): a lower bound for lm-eval's side.
+    Counted as evalboard counts its own: the prompt's pass gives the first token, not counted."""
+    lengths = [len(adapter.encode(adapter.render(r.context))) for r in requests]
+    order = sorted(range(len(requests)), key=lambda i: -lengths[i])
+    return sum(max(0, max(new_tokens[i] for i in order[b : b + batch_size]) - 1) for b in range(0, len(order), batch_size))
 
 
 def run_reference(lm: Any, adapter: Any, requests: list[GenerateRequest]) -> tuple[list[str], tuple[float, float]]:
@@ -112,14 +125,18 @@ def main() -> None:
     for name in args.tasks.split(","):
         requests = task_requests(name, args.limit, adapter.capabilities, args.max_new_tokens, args.data_dir)
         adapter.generator.stats = GenerationStats()  # this task's counters only
-        ours, ours_s, added = run_ours(adapter, requests)
+        ours, ours_s, added, new_tokens = run_ours(adapter, requests)
         usage = adapter.generator.stats.summary()
+        padded_steps = padded_batch_steps(adapter, requests, new_tokens, args.batch_size)
         reference, reference_s = run_reference(lm, adapter, requests)
         same = sum(a == b for a, b in zip(ours, reference))
         rows.append((name, len(requests), same, ours_s, reference_s, usage["generation_token_efficiency"],
                      usage["generation_mean_rows"], (footprint + added) / footprint))
         print(f"{name}: evalboard {ours_s[0]:.1f}s ({ours_s[1]:.1f}s CPU), lm-eval {reference_s[0]:.1f}s "
-              f"({reference_s[1]:.1f}s CPU), {same}/{len(requests)} texts identical", flush=True)
+              f"({reference_s[1]:.1f}s CPU), {same}/{len(requests)} texts identical; decoding passes: evalboard "
+              f"{usage['generation_decode_passes']}, batches waiting on their longest answer {padded_steps}; prompt "
+              f"tokens forwarded: evalboard {usage['generation_prompt_tokens_forwarded']}, every prompt in full "
+              f"{sum(len(adapter.encode(adapter.render(r.context))) for r in requests)}", flush=True)
         for i, (a, b) in enumerate(zip(ours, reference)):
             if a != b:
                 at = first_difference(a, b)
