@@ -587,6 +587,12 @@ class RemoteRunner(Generic[T]):
     # -- adaptive limit and backoff
 
     def _on_success(self, gate: _Gate) -> None:
+        # Grow only a limit that is in use (as TCP's congestion window validation, RFC 7661): an
+        # answer that came back while fewer requests than the limit were out says nothing about
+        # whether the server takes more, and counting it let a client too slow to fill its window
+        # (a busy CPU, the last requests of a run) creep past the server's capacity unchecked.
+        if gate.in_flight + 1 < self._limit:  # this request has already left the gate
+            return
         self._streak += 1
         if self._streak >= self._limit and self._limit < self.policy.max_concurrency:
             self._limit += 1
