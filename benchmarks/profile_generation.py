@@ -2,7 +2,7 @@
 generation task (default GSM8K 8-shot CoT, SmolLM2-135M-Instruct float32, batch 8), printing the
 functions with the most time of their own and the attention function's share of the whole.
 
-    .venv/bin/python benchmarks/profile_generation.py [--task gsm8k_cot] [--limit 8] [--top 25]
+    .venv/bin/python benchmarks/profile_generation.py [--task gsm8k_cot] [--limit 8] [--top 25] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import cProfile
 import io
 import os
 import pstats
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -29,13 +30,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--data-dir", type=Path, default=None, help="local task data, as hf_generation.py's")
     args = parser.parse_args()
     adapter = load_adapter(f"hf:{packaged_model_dir('smollm2-135m-instruct')}",
                            AdapterSettings(batch_size=args.batch_size, device="cpu", dtype="float32"))
-    requests = task_requests(args.task, args.limit, adapter.capabilities, args.max_new_tokens)
+    requests = task_requests(args.task, args.limit, adapter.capabilities, args.max_new_tokens, args.data_dir)
     profile = cProfile.Profile()
     profile.enable()
-    _, (wall, cpu), _ = run_ours(adapter, requests)
+    _, (wall, cpu), _, _ = run_ours(adapter, requests)
     profile.disable()
     stats = adapter.generator.stats.summary()
     print(f"{args.task}: {len(requests)} items, {wall:.1f} s wall, {cpu:.1f} s CPU; "
