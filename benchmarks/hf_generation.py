@@ -74,12 +74,11 @@ def run_ours(adapter: Any, requests: list[GenerateRequest]) -> tuple[list[str], 
     return [texts[i] for i in order], seconds, _rss_mib("VmHWM") - resident, [new_tokens[i] for i in order]
 
 
-def padded_batch_steps(adapter: Any, requests: list[GenerateRequest], new_tokens: list[int], batch_size: int) -> int:
+def padded_batch_steps(prompt_lengths: list[int], new_tokens: list[int], batch_size: int) -> int:
     """Decoding steps of a batcher that waits for each batch's longest answer, with lm-eval's
     batches (requests sorted by prompt length, longest first): a lower bound for lm-eval's side.
     Counted as evalboard counts its own: the prompt's pass gives the first token, not counted."""
-    lengths = [len(adapter.encode(adapter.render(r.context))) for r in requests]
-    order = sorted(range(len(requests)), key=lambda i: -lengths[i])
+    order = sorted(range(len(prompt_lengths)), key=lambda i: -prompt_lengths[i])
     return sum(max(0, max(new_tokens[i] for i in order[b : b + batch_size]) - 1) for b in range(0, len(order), batch_size))
 
 
@@ -127,7 +126,8 @@ def main() -> None:
         adapter.generator.stats = GenerationStats()  # this task's counters only
         ours, ours_s, added, new_tokens = run_ours(adapter, requests)
         usage = adapter.generator.stats.summary()
-        padded_steps = padded_batch_steps(adapter, requests, new_tokens, args.batch_size)
+        prompt_lengths = [len(adapter.encode(adapter.render(r.context))) for r in requests]
+        padded_steps = padded_batch_steps(prompt_lengths, new_tokens, args.batch_size)
         reference, reference_s = run_reference(lm, adapter, requests)
         same = sum(a == b for a, b in zip(ours, reference))
         rows.append((name, len(requests), same, ours_s, reference_s, usage["generation_token_efficiency"],
@@ -136,7 +136,7 @@ def main() -> None:
               f"({reference_s[1]:.1f}s CPU), {same}/{len(requests)} texts identical; decoding passes: evalboard "
               f"{usage['generation_decode_passes']}, batches waiting on their longest answer {padded_steps}; prompt "
               f"tokens forwarded: evalboard {usage['generation_prompt_tokens_forwarded']}, every prompt in full "
-              f"{sum(len(adapter.encode(adapter.render(r.context))) for r in requests)}", flush=True)
+              f"{sum(prompt_lengths)}", flush=True)
         for i, (a, b) in enumerate(zip(ours, reference)):
             if a != b:
                 at = first_difference(a, b)

@@ -26,23 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import evalboard  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads)
 from evalboard.models.adapters.base import AdapterSettings, load_adapter  # noqa: E402
 from evalboard.models.default_model import packaged_model_dir  # noqa: E402
-from evalboard.requests import GenerateRequest, Response  # noqa: E402
-from hf_generation import task_requests  # noqa: E402
+from evalboard.requests import GenerateRequest  # noqa: E402
+from hf_generation import run_ours, task_requests  # noqa: E402
 
 
 def generate(adapter: object, requests: list[GenerateRequest]) -> tuple[list[str], float, int]:
     """(texts, wall seconds, new tokens) of one adapter on the requests."""
-    texts: dict[int, str] = {}
-    tokens = 0
-
-    def keep(index: int, response: Response) -> None:
-        nonlocal tokens
-        texts[index] = response.text or ""
-        tokens += response.usage.output_tokens
-
-    began = time.perf_counter()
-    adapter.generate(requests, keep)  # type: ignore[attr-defined]
-    return [texts[i] for i in range(len(requests))], time.perf_counter() - began, tokens
+    texts, (wall, _), _, new_tokens = run_ours(adapter, requests)
+    return texts, wall, sum(new_tokens)
 
 
 def main() -> None:
